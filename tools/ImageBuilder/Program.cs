@@ -1,1 +1,3 @@
-return 0;
+using ImageBuilder.Cli;
+
+return BuilderCommands.CreateRoot().Parse(args).Invoke();

@@ -1,0 +1,19 @@
+namespace ImageBuilder;
+
+/// <summary>A layer of an image: a filesystem tar (<see cref="FilesystemLayer"/>) or a raw blob such as a wasm module (<see cref="BlobLayer"/>).</summary>
+public abstract class Layer
+{
+    private protected Layer()
+    {
+    }
+
+    /// <summary>Produces the layer's blob; reads any host files now.</summary>
+    /// <exception cref="InputNotFoundException">A host file is missing or unreadable.</exception>
+    internal abstract LayerBlob Build();
+}
+
+/// <summary>A built layer: its bytes, media type, and the diff id it adds to the rootfs (null for blobs that are not filesystem changes).</summary>
+internal sealed record LayerBlob(byte[] Data, string MediaType, string? DiffId)
+{
+    public string Digest { get; } = ImageBuilder.Digest.Sha256(Data);
+}

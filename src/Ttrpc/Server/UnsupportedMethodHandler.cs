@@ -1,0 +1,11 @@
+using Google.Protobuf;
+using Grpc.Core;
+
+namespace Ttrpc;
+
+/// <summary>Stands in for a streaming method: this server speaks unary ttrpc only.</summary>
+internal sealed class UnsupportedMethodHandler(string fullName) : ServerMethodHandler
+{
+    public override Task<ByteString> HandleAsync(ByteString payload, TtrpcServerCallContext context) =>
+        throw new RpcException(new Status(StatusCode.Unimplemented, $"{fullName}: streaming is not supported"));
+}

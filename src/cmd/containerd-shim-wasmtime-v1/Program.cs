@@ -1,1 +1,4 @@
-return 0;
+using Containerd.Shim.Wasm;
+using Containerd.Shim.Wasmtime;
+
+return WasmShim.Run<WasmtimeEngine>(WasmtimeShim.Info, args);

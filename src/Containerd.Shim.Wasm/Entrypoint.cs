@@ -1,0 +1,27 @@
+namespace Containerd.Shim.Wasm;
+
+/// <summary>
+/// The program a container runs, resolved from <c>process.args[0]</c> (<c>path[#function]</c>) inside the rootfs.
+/// </summary>
+public sealed class Entrypoint
+{
+    /// <summary>The function a WASI command starts in when <c>#function</c> is not given.</summary>
+    public const string DefaultFunction = "_start";
+
+    /// <summary>Host path of the module file inside the rootfs, after symlinks were resolved within the rootfs;
+    /// null when the module comes from <see cref="Bytes"/>.</summary>
+    public string? Path { get; init; }
+
+    /// <summary>The module's bytes when it does not come from a file (an OCI wasm layer); null otherwise.</summary>
+    public ReadOnlyMemory<byte>? Bytes { get; init; }
+
+    /// <summary>The exported function to call; <see cref="DefaultFunction"/> unless <c>#function</c> was given.</summary>
+    public string Function { get; init; } = DefaultFunction;
+
+    /// <summary>The name the entrypoint was given by (<c>args[0]</c> without <c>#function</c>); it becomes the
+    /// program's argv[0].</summary>
+    public required string Name { get; init; }
+
+    /// <summary>Whether the module is WebAssembly text (<c>.wat</c>) rather than binary.</summary>
+    public ModuleFormat Format { get; init; } = ModuleFormat.Binary;
+}

@@ -1,0 +1,98 @@
+using Containerd.Shimkit;
+using Containerd.Shimkit.Oci;
+using Grpc.Core;
+using Microsoft.Win32.SafeHandles;
+
+namespace Containerd.Shim.Wasm;
+
+/// <summary>
+/// The instance role of a shim executable: the process that is one container. The shim spawns its own executable as
+/// <c>exe --instance &lt;id&gt; &lt;bundle&gt; &lt;rootfs&gt;</c> with fds 0-2 on the container's FIFOs, fd 3 the write end of
+/// the control pipe and fd 4 the read end of the start pipe. The process prepares the program (spec, entrypoint,
+/// compilation, <see cref="IEngine.CanHandle"/>), reports on fd 3, waits for the start byte on fd 4, runs the
+/// program and exits with its exit code.
+/// </summary>
+public static class InstanceProcess
+{
+    /// <summary>The first argument that selects the instance role.</summary>
+    public const string Flag = "--instance";
+
+    /// <summary>The child's fd of the control pipe (child → shim).</summary>
+    public const int ControlFd = 3;
+
+    /// <summary>The child's fd of the start pipe (shim → child).</summary>
+    public const int StartFd = 4;
+
+    /// <summary>Builds the argv of an instance process.</summary>
+    public static IReadOnlyList<string> Arguments(string executable, string id, string bundle, string rootfs) =>
+        [executable, Flag, id, bundle, rootfs];
+
+    /// <summary>Whether <paramref name="args"/> (without argv[0]) ask for the instance role.</summary>
+    public static bool IsInstance(string[] args) => args.Length > 0 && args[0] == Flag;
+
+    /// <summary>Runs the instance role; <paramref name="args"/> are <c>--instance id bundle rootfs</c>. Returns the
+    /// process exit code.</summary>
+    public static int Run<TEngine>(string[] args)
+        where TEngine : IEngine, new()
+    {
+        using var control = new SafeFileHandle(ControlFd, ownsHandle: true);
+        using var start = new SafeFileHandle(StartFd, ownsHandle: true);
+        if (args.Length != 4)
+        {
+            Console.Error.WriteLine($"usage: {Flag} <id> <bundle> <rootfs>");
+            return ExitCodes.InternalError;
+        }
+        var (id, bundle, rootfs) = (args[1], args[2], args[3]);
+
+        var engine = new TEngine();
+        RuntimeContext ctx;
+        try
+        {
+            var spec = Spec.Load(Path.Combine(bundle, "config.json"));
+            ctx = RuntimeContext.FromSpec(id, rootfs, spec);
+            engine.CanHandle(ctx);
+        }
+        catch (ShimException e)
+        {
+            ControlChannel.ReportError(control, e.Code, e.Message);
+            return ExitCodes.InternalError;
+        }
+        catch (Exception e)
+        {
+            ControlChannel.ReportError(control, StatusCode.Internal, $"{engine.Name}: preparing container {id}: {e.Message}");
+            return ExitCodes.InternalError;
+        }
+        ControlChannel.ReportReady(control);
+
+        if (!WaitForStart(start))
+        {
+            // The shim closed the start pipe without starting us: the task was deleted before Start, or the shim died.
+            return ExitCodes.InternalError;
+        }
+
+        try
+        {
+            return engine.RunWasi(ctx, Stdio.Inherited);
+        }
+        catch (Exception e)
+        {
+            // Never hidden: the container's stderr is where the user looks for why the program did not run.
+            Console.Error.WriteLine($"{engine.Name}: internal error running {ctx.Entrypoint.Name}: {e}");
+            return ExitCodes.InternalError;
+        }
+    }
+
+    private static bool WaitForStart(SafeFileHandle start)
+    {
+        using var stream = new FileStream(start, FileAccess.Read, bufferSize: 0);
+        Span<byte> go = stackalloc byte[1];
+        try
+        {
+            return stream.Read(go) == 1;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+}

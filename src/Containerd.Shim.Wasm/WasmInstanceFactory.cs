@@ -1,0 +1,112 @@
+using System.Runtime.InteropServices;
+using Containerd.Shimkit;
+using Containerd.Shimkit.Processes;
+using Grpc.Core;
+
+namespace Containerd.Shim.Wasm;
+
+/// <summary>
+/// Creates wasm containers as instance processes (see <see cref="InstanceProcess"/>): one OS process per container,
+/// spawned through the kit's reaper from the shim's own executable, whose pid is the task pid. Create returns once
+/// the child has prepared the program and said so, or fails with the child's reason after the child is reaped.
+/// </summary>
+/// <typeparam name="TEngine">The engine the instance processes run; the factory itself never instantiates it.</typeparam>
+public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
+    where TEngine : IEngine, new()
+{
+    private readonly string _executable;
+
+    /// <summary>Creates the factory.</summary>
+    /// <param name="instanceExecutable">The executable started in the instance role; defaults to this process's own
+    /// executable (tests that host the factory elsewhere pass the shim binary).</param>
+    public WasmInstanceFactory(string? instanceExecutable = null)
+    {
+        _executable = instanceExecutable ?? Environment.ProcessPath
+            ?? throw new InvalidOperationException("cannot tell this process's executable path");
+    }
+
+    /// <inheritdoc/>
+    public async Task<IInstance> CreateAsync(InstanceConfig config, CancellationToken ct)
+    {
+        using var control = Pipe.Create();
+        var start = Pipe.Create();
+        ChildProcess child;
+        try
+        {
+            var files = new Dictionary<int, SafeHandle>
+            {
+                [InstanceProcess.ControlFd] = control.Write,
+                [InstanceProcess.StartFd] = start.Read,
+            };
+            AddIfPresent(files, 0, config.Stdin);
+            AddIfPresent(files, 1, config.Stdout);
+            AddIfPresent(files, 2, config.Stderr);
+            child = Reaper.Spawn(new ProcessStartSpec
+            {
+                Path = _executable,
+                Args = InstanceProcess.Arguments(_executable, config.Id, config.Bundle, config.Rootfs),
+                WorkingDirectory = config.Bundle,
+                Files = files,
+            });
+        }
+        catch
+        {
+            start.Dispose();
+            throw;
+        }
+        finally
+        {
+            // The child holds its own copies now. Keeping ours open would hide the child's death from the control
+            // read, and keep containerd's stdout/stderr readers from ever seeing EOF.
+            control.Write.Dispose();
+            start.Read.Dispose();
+            config.Stdin?.Dispose();
+            config.Stdout?.Dispose();
+            config.Stderr?.Dispose();
+        }
+
+        ShimException? failure;
+        try
+        {
+            using var cancel = ct.Register(() => KillQuietly(child));
+            failure = await Task.Run(() => ControlChannel.ReadReport(control.Read), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (EndOfStreamException)
+        {
+            var status = await child.Exited.ConfigureAwait(false);
+            start.Dispose();
+            ct.ThrowIfCancellationRequested();
+            throw new ShimException(StatusCode.Internal,
+                $"container {config.Id}: instance process {child.Pid} exited with status {status.ExitCode} before it was ready");
+        }
+        if (failure is not null)
+        {
+            // The child exits right after reporting; wait for the reaper so no zombie or half-made task remains.
+            start.Dispose();
+            await child.Exited.ConfigureAwait(false);
+            throw failure;
+        }
+        ShimLog.Debug($"container {config.Id}: instance process {child.Pid} ready");
+        return new WasmInstance(config.Id, child, start.Write);
+    }
+
+    private static void AddIfPresent(Dictionary<int, SafeHandle> files, int fd, SafeHandle? handle)
+    {
+        if (handle is not null)
+        {
+            files[fd] = handle;
+        }
+    }
+
+    private static void KillQuietly(ChildProcess child)
+    {
+        try
+        {
+            child.Signal(Signals.SIGKILL);
+        }
+        catch (ShimException)
+        {
+            // Already gone.
+        }
+    }
+}

@@ -20,10 +20,22 @@ DEMO_WASM := $(OUT)/wasm/wasi-demo-app.wasm
 TEST_IMAGE := $(OUT)/images/wasi-demo-app.tar
 DOTNET_FLAGS := -c $(CONFIGURATION) --nologo -v:q -clp:NoSummary
 
-.PHONY: build deps wasm dotnet-build shims test test-unit test-full test-smoke test-image load install uninstall demo clean bench
+.PHONY: build deps containerd wasm dotnet-build shims test test-unit test-full test-smoke test-newcomer test-image load install uninstall demo clean bench
+# The install layout the integration tests run: exactly what `make install PREFIX=…` gives a user.
+TEST_PREFIX := $(OUT)/test-prefix
 
 deps:
 	bash hack/deps.sh
+
+# Unpacks Debian's containerd packages into the cache (never installed, never started as a service).
+containerd:
+	for v in $(sort $(FULL_VERSIONS) $(SMOKE_VERSIONS)); do bash hack/fetch-containerd.sh $$v >/dev/null || exit 1; done
+
+# The embedded demo: nothing needed but this repository, root and a Debian-based machine.
+demo: deps
+	bash hack/fetch-containerd.sh $(or $(DEMO_VERSION),1.6) >/dev/null
+	$(MAKE) build
+	CONTAINERD_VERSION=$(or $(DEMO_VERSION),1.6) SHIM_BIN_DIR=$(OUT)/bin OUT=$(OUT) $(DOTNET) tools/Demo/bin/$(CONFIGURATION)/net10.0/wasm-demo.dll
 
 build: wasm dotnet-build shims
 
@@ -52,7 +64,7 @@ $(TEST_IMAGE): $(DEMO_WASM)
 	$(DOTNET) run --project tools/ImageBuilder $(DOTNET_FLAGS) -- demo --wasm $(DEMO_WASM) --output $@
 
 load: $(TEST_IMAGE)
-	$(CTR) --address $(CONTAINERD_ADDRESS) image import --all-platforms $(TEST_IMAGE)
+	$(CTR) --address $(CONTAINERD_ADDRESS) image import $(TEST_IMAGE)
 
 install: shims
 	install -d $(DESTDIR)$(PREFIX)/bin
@@ -62,20 +74,30 @@ uninstall:
 	for f in $(notdir $(wildcard $(OUT)/bin/*)) $(SHIMS) libwasmtime.so; do rm -f $(DESTDIR)$(PREFIX)/bin/$$f; done
 
 # `make test`: unit tests, the full integration suite on FULL_VERSIONS, the smoke tier on SMOKE_VERSIONS.
-test: build test-unit test-full test-smoke
+test: build test-image containerd test-unit test-full test-smoke test-newcomer
+
+TEST_ENV = OUT=$(OUT) SHIM_BIN_DIR=$(TEST_PREFIX)/bin
+TEST_FLAGS = $(DOTNET_FLAGS) --no-build --logger "console;verbosity=normal"
 
 test-unit:
-	$(DOTNET) test tests/Ttrpc.Tests $(DOTNET_FLAGS) --no-build --filter "Category!=Integration"
+	$(DOTNET) test RunwasiDotnet.slnx $(TEST_FLAGS) --filter "Category!=Integration"
 
-test-full:
+$(TEST_PREFIX)/bin/containerd-shim-wasmtime-v1: $(OUT)/bin/containerd-shim-wasmtime-v1
+	$(MAKE) install PREFIX=$(TEST_PREFIX)
+
+test-full: $(TEST_PREFIX)/bin/containerd-shim-wasmtime-v1
 	for v in $(FULL_VERSIONS); do \
-	  CONTAINERD_VERSION=$$v OUT=$(OUT) $(DOTNET) test RunwasiDotnet.slnx $(DOTNET_FLAGS) --no-build --filter "Category=Integration" || exit 1; \
+	  CONTAINERD_VERSION=$$v $(TEST_ENV) $(DOTNET) test RunwasiDotnet.slnx $(TEST_FLAGS) --filter "Category=Integration" || exit 1; \
 	done
 
-test-smoke:
+test-smoke: $(TEST_PREFIX)/bin/containerd-shim-wasmtime-v1
 	for v in $(SMOKE_VERSIONS); do \
-	  CONTAINERD_VERSION=$$v OUT=$(OUT) $(DOTNET) test RunwasiDotnet.slnx $(DOTNET_FLAGS) --no-build --filter "Category=Integration&Tier=Smoke" || exit 1; \
+	  CONTAINERD_VERSION=$$v $(TEST_ENV) $(DOTNET) test RunwasiDotnet.slnx $(TEST_FLAGS) --filter "Category=Integration&Tier=Smoke" || exit 1; \
 	done
+
+# What a newcomer does first: make demo, make test-image twice, make install/uninstall, an incremental build.
+test-newcomer:
+	bash hack/test-newcomer.sh
 
 clean:
 	rm -rf $(OUT)

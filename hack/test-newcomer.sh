@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The newcomer's first ten minutes, checked: `make demo`, reproducible `make test-image`,
+# `make install`/`make uninstall` leaving the prefix as it was, and an incremental `make build`.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-$PWD/out}
+fails=0 passes=0
+pass() { echo "PASS: $1"; passes=$((passes + 1)); }
+fail() { echo "FAIL: $1"; fails=$((fails + 1)); }
+tmp=$(mktemp -d /tmp/newcomer.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+# make demo: prints hello and the daemon's song, exits 0, leaves no containerd, shim, mount or socket behind.
+before_procs=$(pgrep -fc 'ctrd-|containerd-shim-wasmtime' || true)
+if make --no-print-directory demo OUT="$out" >"$tmp/demo.log" 2>&1; then
+  grep -q 'stdout| hello' "$tmp/demo.log" && grep -q 'never ends' "$tmp/demo.log" \
+    && pass "make demo printed hello and the song" || { fail "make demo output"; cat "$tmp/demo.log"; }
+else
+  fail "make demo exited non-zero"; cat "$tmp/demo.log"
+fi
+after_procs=$(pgrep -fc 'ctrd-|containerd-shim-wasmtime' || true)
+[ "$after_procs" -le "$before_procs" ] && pass "make demo left no process" || { fail "make demo left processes"; pgrep -fa 'ctrd-|containerd-shim-wasmtime'; }
+if grep -q '/tmp/ctrd-' /proc/self/mountinfo; then fail "make demo left mounts"; grep '/tmp/ctrd-' /proc/self/mountinfo; else pass "make demo left no mount"; fi
+if ls -d /tmp/ctrd-* >/dev/null 2>&1 && [ -n "$(find /tmp -maxdepth 1 -name 'ctrd-*' -newer "$tmp" 2>/dev/null)" ]; then
+  fail "make demo left its state folder"; else pass "make demo removed its state folder"; fi
+
+# make test-image is reproducible.
+rm -f "$out/images/wasi-demo-app.tar"
+make --no-print-directory test-image OUT="$out" >/dev/null && a=$(sha256sum "$out/images/wasi-demo-app.tar" | cut -d' ' -f1)
+rm -f "$out/images/wasi-demo-app.tar"
+make --no-print-directory test-image OUT="$out" >/dev/null && b=$(sha256sum "$out/images/wasi-demo-app.tar" | cut -d' ' -f1)
+[ -n "${a:-}" ] && [ "$a" = "${b:-}" ] && pass "two make test-image runs give $a" || fail "make test-image differs: ${a:-none} vs ${b:-none}"
+
+# make install / make uninstall leave the prefix as it was, including files that were there before.
+prefix="$tmp/prefix"; mkdir -p "$prefix/bin" "$prefix/share"; echo keep >"$prefix/bin/other-tool"
+snapshot() { (cd "$prefix" && find . -printf '%p %m %s\n' | sort); }
+snapshot >"$tmp/before"
+make --no-print-directory install PREFIX="$prefix" OUT="$out" >/dev/null
+[ -x "$prefix/bin/containerd-shim-wasmtime-v1" ] && "$prefix/bin/containerd-shim-wasmtime-v1" -v >/dev/null \
+  && pass "make install put a working shim in PREFIX/bin" || fail "installed shim missing or not runnable"
+make --no-print-directory uninstall PREFIX="$prefix" OUT="$out" >/dev/null
+snapshot >"$tmp/after"
+diff -u "$tmp/before" "$tmp/after" && pass "make uninstall restored the prefix" || fail "make uninstall left the prefix changed"
+
+# A second make build with no change does not publish the shim again.
+make --no-print-directory build OUT="$out" >/dev/null
+stamp=$(stat -c %Y "$out/bin/containerd-shim-wasmtime-v1")
+sleep 1
+make --no-print-directory build OUT="$out" >/dev/null
+[ "$(stat -c %Y "$out/bin/containerd-shim-wasmtime-v1")" = "$stamp" ] && pass "incremental make build kept the shim" || fail "make build republished the shim without a change"
+
+echo "newcomer: $passes passed, $fails failed"
+[ "$fails" -eq 0 ]

@@ -21,10 +21,12 @@ public static class ImageLayoutWriter
     }
 
     /// <summary>Builds the image into a byte array holding the tarball.</summary>
+    /// <param name="image">The image.</param>
+    /// <param name="built">What was built; its <see cref="BuiltImage.Path"/> is empty.</param>
     /// <exception cref="InputNotFoundException">An input file is missing or unreadable.</exception>
-    public static byte[] WriteToArray(ImageDefinition image)
+    public static byte[] WriteToArray(ImageDefinition image, out BuiltImage built)
     {
-        var (blobs, _) = Build(image, string.Empty);
+        (var blobs, built) = Build(image, string.Empty);
         using var buffer = new MemoryStream();
         WriteTar(buffer, blobs);
         return buffer.ToArray();

@@ -15,8 +15,8 @@ public static class KnownImages
     /// <summary>The busybox image built from Debian's busybox-static.</summary>
     public const string BusyboxName = "docker.io/library/busybox:latest";
 
-    /// <summary>The pause (sandbox) image built from tools/pause/pause.c.</summary>
-    public const string PauseName = "registry.k8s.io/pause:3.10";
+    /// <summary>The pause (sandbox) image built from tools/pause/pause.c, under the sandbox image name the test harness configures.</summary>
+    public const string PauseName = "registry.k8s.io/pause:3.9";
 
     /// <summary>The busybox applets linked into /bin: enough for the shell scripts tests run.</summary>
     public static IReadOnlyList<string> BusyboxApplets { get; } =

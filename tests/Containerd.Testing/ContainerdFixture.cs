@@ -1,0 +1,302 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using Xunit;
+
+namespace Containerd.Testing;
+
+/// <summary>
+/// A private containerd for tests, benchmarks and demos: its own root, state and sockets under a temporary folder,
+/// a binary from the cached Debian package of the chosen release line, and a teardown that removes every task,
+/// container, mount, shim and folder it created, even after a failed test.
+/// </summary>
+/// <remarks>
+/// Use it as an xunit class or collection fixture (it is an <see cref="IAsyncLifetime"/>), or outside xunit with
+/// <see cref="StartAsync(ContainerdOptions?, CancellationToken)"/> and <see cref="DisposeAsync()"/>.
+/// Derive from it to pass different <see cref="ContainerdOptions"/> to a fixture xunit constructs.
+/// </remarks>
+public partial class ContainerdFixture : IAsyncLifetime, IAsyncDisposable
+{
+    private readonly object _logLock = new();
+    private Process? _containerd;
+    private StreamWriter? _log;
+    private int _disposed;
+
+    /// <summary>Creates a fixture with options from the environment (CONTAINERD_VERSION, SHIM_BIN_DIR).</summary>
+    public ContainerdFixture() : this(new ContainerdOptions())
+    {
+    }
+
+    /// <summary>Creates a fixture; nothing starts until <see cref="InitializeAsync"/> or <see cref="StartAsync(ContainerdOptions?, CancellationToken)"/>.</summary>
+    /// <param name="options">What to start.</param>
+    public ContainerdFixture(ContainerdOptions options)
+    {
+        Options = options with { Version = ContainerdOptions.NormalizeVersion(options.Version) };
+        Namespace = options.Namespace ?? "t-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+        WorkDir = Path.Combine(options.TempRoot, "ctrd-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4)));
+    }
+
+    /// <summary>Starts a private containerd and returns it once its socket answers.</summary>
+    /// <param name="options">What to start; null takes the defaults from the environment.</param>
+    /// <param name="cancellationToken">Cancels the start (the partial instance is torn down).</param>
+    /// <returns>The running fixture; dispose it to tear everything down.</returns>
+    /// <exception cref="ContainerdStartException">containerd exited or did not answer in time.</exception>
+    public static async Task<ContainerdFixture> StartAsync(ContainerdOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var fixture = new ContainerdFixture(options ?? new ContainerdOptions());
+        try
+        {
+            await fixture.StartCoreAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await fixture.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        return fixture;
+    }
+
+    /// <summary>The options this instance was started with.</summary>
+    public ContainerdOptions Options { get; }
+
+    /// <summary>The release line: "1.6", "1.7" or "2".</summary>
+    public string Version => Options.Version;
+
+    /// <summary>What <c>containerd --version</c> printed, e.g. "containerd github.com/containerd/containerd 1.6.20~ds1 …".</summary>
+    public string BinaryVersion { get; private set; } = "";
+
+    /// <summary>The temporary folder holding everything this instance writes.</summary>
+    public string WorkDir { get; }
+
+    /// <summary>containerd's root folder (content, snapshots, metadata).</summary>
+    public string RootDir => Path.Combine(WorkDir, "root");
+
+    /// <summary>containerd's state folder (task bundles, runtime state).</summary>
+    public string StateDir => Path.Combine(WorkDir, "state");
+
+    /// <summary>The gRPC socket path.</summary>
+    public string Address => Path.Combine(WorkDir, "containerd.sock");
+
+    /// <summary>The ttrpc socket path (the gRPC address plus ".ttrpc", as containerd derives it).</summary>
+    public string TtrpcAddress => Address + ".ttrpc";
+
+    /// <summary>The namespace <see cref="CtrAsync(string[])"/> uses: unique per fixture unless the options set one.</summary>
+    public string Namespace { get; }
+
+    /// <summary>The generated config.toml.</summary>
+    public string ConfigPath => Path.Combine(WorkDir, "config.toml");
+
+    /// <summary>containerd's stdout and stderr.</summary>
+    public string LogPath => Path.Combine(WorkDir, "containerd.log");
+
+    /// <summary>The folder holding the containerd, ctr and containerd-shim-runc-v2 binaries in use.</summary>
+    public string BinDir { get; private set; } = "";
+
+    /// <summary>The ctr binary matching the running containerd.</summary>
+    public string CtrPath => Path.Combine(BinDir, "ctr");
+
+    /// <summary>The PATH containerd runs with (and so the one it resolves shim binaries on).</summary>
+    public string ContainerdPath { get; private set; } = "";
+
+    /// <summary>The containerd process id, or 0 when it is not running.</summary>
+    public int Pid => _containerd is { HasExited: false } p ? p.Id : 0;
+
+    /// <inheritdoc />
+    public Task InitializeAsync() => StartCoreAsync(CancellationToken.None);
+
+    /// <summary>Runs ctr against this instance (address and namespace set), returning whatever happened.</summary>
+    /// <param name="args">ctr arguments, e.g. "images", "ls".</param>
+    /// <returns>The exit code and output.</returns>
+    public Task<ProcessResult> CtrAsync(params string[] args) => CtrAsync(args, null, CancellationToken.None);
+
+    /// <summary>Runs ctr against this instance (address and namespace set), returning whatever happened.</summary>
+    /// <param name="args">ctr arguments.</param>
+    /// <param name="timeout">Kills ctr after this long (default 2 minutes).</param>
+    /// <param name="cancellationToken">Cancels the command.</param>
+    /// <returns>The exit code and output.</returns>
+    public Task<ProcessResult> CtrAsync(IEnumerable<string> args, TimeSpan? timeout, CancellationToken cancellationToken = default) =>
+        ProcessRunner.RunAsync(
+            CtrPath,
+            new[] { "--address", Address, "--namespace", Namespace }.Concat(args),
+            new Dictionary<string, string> { ["PATH"] = ContainerdPath },
+            timeout,
+            cancellationToken);
+
+    /// <summary>Runs ctr and returns its stdout, throwing with the full output and containerd's log tail on failure.</summary>
+    /// <param name="args">ctr arguments.</param>
+    /// <returns>ctr's stdout.</returns>
+    /// <exception cref="CtrCommandException">ctr exited non-zero.</exception>
+    public Task<string> RunCtrAsync(params string[] args) => RunCtrAsync(args, null, CancellationToken.None);
+
+    /// <summary>Runs ctr and returns its stdout, throwing with the full output and containerd's log tail on failure.</summary>
+    /// <param name="args">ctr arguments.</param>
+    /// <param name="timeout">Kills ctr after this long (default 2 minutes).</param>
+    /// <param name="cancellationToken">Cancels the command.</param>
+    /// <returns>ctr's stdout.</returns>
+    /// <exception cref="CtrCommandException">ctr exited non-zero.</exception>
+    public async Task<string> RunCtrAsync(IReadOnlyList<string> args, TimeSpan? timeout, CancellationToken cancellationToken = default)
+    {
+        var result = await CtrAsync(args, timeout, cancellationToken).ConfigureAwait(false);
+        if (!result.Succeeded)
+        {
+            throw new CtrCommandException(args, result, LogTail());
+        }
+        return result.Stdout;
+    }
+
+    /// <summary>Imports an image tarball (OCI layout or docker save) into this instance's namespace.</summary>
+    /// <param name="tarPath">The tarball.</param>
+    /// <param name="allPlatforms">Import every platform in the index (needed for wasm images on a linux host).</param>
+    /// <param name="cancellationToken">Cancels the import.</param>
+    /// <returns>ctr's output (it names the imported images).</returns>
+    /// <exception cref="CtrCommandException">The import failed.</exception>
+    /// <exception cref="FileNotFoundException">The tarball does not exist.</exception>
+    public Task<string> ImportAsync(string tarPath, bool allPlatforms = false, CancellationToken cancellationToken = default)
+    {
+        if (!File.Exists(tarPath))
+        {
+            throw new FileNotFoundException("image tarball not found", tarPath);
+        }
+        var args = new List<string> { "images", "import" };
+        if (allPlatforms)
+        {
+            args.Add("--all-platforms");
+        }
+        args.Add(tarPath);
+        return RunCtrAsync(args, TimeSpan.FromMinutes(5), cancellationToken);
+    }
+
+    /// <summary>The last lines of containerd's log, for failure messages.</summary>
+    /// <param name="lines">How many lines.</param>
+    /// <returns>The lines, or a note when there is no log.</returns>
+    public string LogTail(int lines = 40)
+    {
+        try
+        {
+            lock (_logLock)
+            {
+                _log?.Flush();
+            }
+            using var stream = new FileStream(LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var reader = new StreamReader(stream);
+            var all = reader.ReadToEnd().Split('\n');
+            return string.Join('\n', all.TakeLast(lines + 1));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return $"(no containerd log at {LogPath}: {e.Message})";
+        }
+    }
+
+    private async Task StartCoreAsync(CancellationToken cancellationToken)
+    {
+        if (_containerd is not null)
+        {
+            throw new InvalidOperationException("this containerd is already started");
+        }
+        BinDir = await ContainerdBinaries.GetBinDirAsync(Version, cancellationToken).ConfigureAwait(false);
+        Directory.CreateDirectory(WorkDir);
+        Directory.CreateDirectory(RootDir);
+        Directory.CreateDirectory(StateDir);
+        await File.WriteAllTextAsync(
+            ConfigPath, ContainerdConfig.Render(Options, RootDir, StateDir, Address, WorkDir), cancellationToken).ConfigureAwait(false);
+
+        var path = new List<string>();
+        if (Options.ShimBinDir is { } shims)
+        {
+            path.Add(Path.GetFullPath(shims));
+        }
+        path.Add(BinDir);
+        path.AddRange((Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries));
+        // runc is in /usr/sbin, which a non-login PATH may lack.
+        path.AddRange(["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]);
+        ContainerdPath = string.Join(':', path.Distinct());
+
+        var containerd = Path.Combine(BinDir, "containerd");
+        var version = await ProcessRunner.RunAsync(containerd, ["--version"], cancellationToken: cancellationToken).ConfigureAwait(false);
+        BinaryVersion = version.Stdout.Trim();
+
+        _log = new StreamWriter(new FileStream(LogPath, FileMode.Create, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete))
+        {
+            AutoFlush = true,
+        };
+        var psi = new ProcessStartInfo(containerd)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+            WorkingDirectory = WorkDir,
+        };
+        psi.ArgumentList.Add("--config");
+        psi.ArgumentList.Add(ConfigPath);
+        psi.Environment["PATH"] = ContainerdPath;
+        foreach (var (k, v) in Options.Environment)
+        {
+            psi.Environment[k] = v;
+        }
+        var process = new Process { StartInfo = psi };
+        process.OutputDataReceived += (_, e) => AppendLog(e.Data);
+        process.ErrorDataReceived += (_, e) => AppendLog(e.Data);
+        process.Start();
+        _containerd = process;
+        process.StandardInput.Close();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        RegisterExitCleanup();
+
+        await WaitUntilServingAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task WaitUntilServingAsync(CancellationToken cancellationToken)
+    {
+        var deadline = Stopwatch.StartNew();
+        ProcessResult? last = null;
+        while (deadline.Elapsed < Options.StartTimeout)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (_containerd!.HasExited)
+            {
+                throw new ContainerdStartException(
+                    $"containerd {Version} exited with code {_containerd.ExitCode} while starting\n--- log (tail) ---\n{LogTail()}");
+            }
+            if (File.Exists(Address))
+            {
+                try
+                {
+                    last = await CtrAsync(["version"], TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+                    if (last.Succeeded)
+                    {
+                        return;
+                    }
+                }
+                catch (TimeoutException)
+                {
+                    // containerd is still loading plugins; ask again.
+                }
+            }
+            await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+        }
+        throw new ContainerdStartException(
+            $"containerd {Version} did not answer on {Address} within {Options.StartTimeout}\n" +
+            $"last ctr version: {last?.ToString() ?? "(socket never appeared)"}\n--- log (tail) ---\n{LogTail()}");
+    }
+
+    private void AppendLog(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+        lock (_logLock)
+        {
+            try
+            {
+                _log?.WriteLine(line);
+            }
+            catch (ObjectDisposedException)
+            {
+                // Output that arrives after teardown closed the log.
+            }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+using Containerd.Testing;
+using Xunit;
+
+namespace Foundation.Tests;
+
+/// <summary>
+/// The private containerd harness proves itself: a busybox image built here runs under runc and prints, on the
+/// containerd release line CONTAINERD_VERSION selects (1.6, 1.7 or 2), and teardown leaves nothing behind.
+/// </summary>
+[Trait("Category", "Integration")]
+public sealed class HarnessTests
+{
+    [Fact]
+    [Trait("Tier", "Smoke")]
+    public async Task Busybox_runs_under_runc_and_prints()
+    {
+        var busybox = await TestImages.BuildBusyboxAsync();
+        await using var containerd = await ContainerdFixture.StartAsync();
+
+        await containerd.ImportAsync(busybox.TarPath);
+        var id = "echo-" + Guid.NewGuid().ToString("N")[..8];
+        var output = await containerd.RunCtrAsync("run", "--rm", busybox.Name, id, "echo", "hello");
+
+        Assert.Equal("hello", output.Trim());
+        Assert.Empty(Lines(await containerd.RunCtrAsync("containers", "ls", "-q")));
+    }
+
+    [Fact]
+    [Trait("Tier", "Smoke")]
+    public async Task Started_instance_reports_the_requested_version_and_sockets()
+    {
+        await using var containerd = await ContainerdFixture.StartAsync();
+
+        var expected = containerd.Version == "2" ? " 2." : " " + containerd.Version + ".";
+        Assert.Contains(expected, containerd.BinaryVersion);
+        var version = await containerd.RunCtrAsync("version");
+        Assert.Contains("Server:", version);
+        Assert.True(File.Exists(containerd.Address), containerd.Address);
+        Assert.True(File.Exists(containerd.TtrpcAddress), containerd.TtrpcAddress);
+        var config = await File.ReadAllTextAsync(containerd.ConfigPath);
+        Assert.StartsWith(containerd.Version == "2" ? "version = 3" : "version = 2", config);
+    }
+
+    [Fact]
+    public async Task Teardown_after_a_detached_container_leaves_no_process_mount_or_socket()
+    {
+        var busybox = await TestImages.BuildBusyboxAsync();
+        var containerd = await ContainerdFixture.StartAsync();
+        Leftovers before;
+        try
+        {
+            await containerd.ImportAsync(busybox.TarPath);
+            await containerd.RunCtrAsync("run", "-d", busybox.Name, "sleeper", "sleep", "600");
+            before = containerd.FindLeftovers();
+        }
+        finally
+        {
+            // The test deliberately leaves the task running: teardown has to deal with it.
+            await containerd.DisposeAsync();
+        }
+
+        // While running, the scan sees the shim, the container's sleep, its rootfs mount and its shim socket:
+        // so an empty scan afterwards means they are gone, not that the scan is blind.
+        Assert.Contains(before.Processes, p => p.Contains("containerd-shim-runc-v2", StringComparison.Ordinal));
+        Assert.Contains(before.Processes, p => p.Contains("sleep 600", StringComparison.Ordinal));
+        Assert.Contains(before.Mounts, m => m.EndsWith("/sleeper/rootfs", StringComparison.Ordinal));
+        Assert.Contains(containerd.ShimSocketPath(containerd.Namespace, "sleeper"), before.Paths);
+
+        var after = containerd.FindLeftovers();
+        Assert.True(after.IsEmpty, after.ToString());
+        Assert.Empty(containerd.TeardownProblems);
+        Assert.False(File.Exists(containerd.Address));
+    }
+
+    [Fact]
+    public async Task Teardown_after_containerd_was_killed_still_cleans_up()
+    {
+        var busybox = await TestImages.BuildBusyboxAsync();
+        var containerd = await ContainerdFixture.StartAsync();
+        try
+        {
+            await containerd.ImportAsync(busybox.TarPath);
+            await containerd.RunCtrAsync("run", "-d", busybox.Name, "orphan", "sleep", "600");
+            // A crashed containerd: shims and the container keep running without it.
+            System.Diagnostics.Process.GetProcessById(containerd.Pid).Kill();
+        }
+        finally
+        {
+            await containerd.DisposeAsync();
+        }
+
+        var after = containerd.FindLeftovers();
+        Assert.True(after.IsEmpty, after.ToString());
+    }
+
+    [Fact]
+    public async Task Failing_ctr_command_reports_its_output_and_the_log_tail()
+    {
+        await using var containerd = await ContainerdFixture.StartAsync();
+
+        var error = await Assert.ThrowsAsync<CtrCommandException>(
+            () => containerd.RunCtrAsync("tasks", "start", "no-such-container"));
+
+        Assert.NotEqual(0, error.Result.ExitCode);
+        Assert.Contains("not found", error.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("containerd log", error.Message);
+    }
+
+    private static string[] Lines(string text) =>
+        text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+}

@@ -16,6 +16,8 @@ CONTAINERD_ADDRESS ?= /run/containerd/containerd.sock
 CTR ?= ctr
 
 SHIMS := containerd-shim-wasmtime-v1
+# What `make install` puts into $(PREFIX)/bin: the shims and the native library they load.
+SHIM_FILES := $(SHIMS) libwasmtime.so
 DEMO_WASM := $(OUT)/wasm/wasi-demo-app.wasm
 TEST_IMAGE := $(OUT)/images/wasi-demo-app.tar
 DOTNET_FLAGS := -c $(CONFIGURATION) --nologo -v:q -clp:NoSummary
@@ -48,12 +50,15 @@ $(DEMO_WASM): tools/wasi-demo-app/main.c
 dotnet-build:
 	$(DOTNET) build RunwasiDotnet.slnx $(DOTNET_FLAGS)
 
-# NativeAOT shim binaries, with the native libraries they load, staged as they are installed.
+# NativeAOT shim binaries, with the native libraries they load, staged as they are installed. The shim P/Invokes
+# libwasmtime by bare name, and NativeAOT looks for it beside the executable first.
 shims: $(OUT)/bin/containerd-shim-wasmtime-v1
 
 $(OUT)/bin/containerd-shim-wasmtime-v1: $(shell find src -name '*.cs' -o -name '*.csproj' -o -name '*.proto' -o -name '*.c' 2>/dev/null)
-	$(DOTNET) publish src/cmd/containerd-shim-wasmtime-v1 $(DOTNET_FLAGS) -r linux-x64 -o $(OUT)/publish/containerd-shim-wasmtime-v1
+	$(DOTNET) publish src/cmd/containerd-shim-wasmtime-v1 $(DOTNET_FLAGS) -r linux-x64 -o $(OUT)/publish/containerd-shim-wasmtime-v1 \
+	  -p:SourceRevisionId=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 	@mkdir -p $(OUT)/bin
+	install -m 0755 $(OUT)/publish/containerd-shim-wasmtime-v1/libwasmtime.so $(OUT)/bin/
 	install -m 0755 $(OUT)/publish/containerd-shim-wasmtime-v1/containerd-shim-wasmtime-v1 $(OUT)/bin/
 	@touch $@
 
@@ -68,10 +73,10 @@ load: $(TEST_IMAGE)
 
 install: shims
 	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(OUT)/bin/* $(DESTDIR)$(PREFIX)/bin/
+	for f in $(SHIM_FILES); do install -m 0755 $(OUT)/bin/$$f $(DESTDIR)$(PREFIX)/bin/; done
 
 uninstall:
-	for f in $(notdir $(wildcard $(OUT)/bin/*)) $(SHIMS) libwasmtime.so; do rm -f $(DESTDIR)$(PREFIX)/bin/$$f; done
+	for f in $(SHIM_FILES); do rm -f $(DESTDIR)$(PREFIX)/bin/$$f; done
 
 # `make test`: unit tests, the full integration suite on FULL_VERSIONS, the smoke tier on SMOKE_VERSIONS.
 test: build test-image containerd test-unit test-full test-smoke test-newcomer

@@ -1,0 +1,32 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Containerd.Shimkit;
+
+/// <summary>
+/// Where a shim listens. containerd's shims derive the socket from containerd's address, the namespace and the
+/// grouping id (the pod's sandbox id, else the container id), so every container of a pod finds the same shim.
+/// </summary>
+public static class SocketAddress
+{
+    /// <summary>The directory containerd's shims put their sockets in; fixed, as in containerd.</summary>
+    public const string SocketRoot = "/run/containerd/s";
+
+    /// <summary>The annotation CRI puts on every container of a pod.</summary>
+    public const string SandboxIdAnnotation = "io.kubernetes.cri.sandbox-id";
+
+    /// <summary>
+    /// <c>unix:///run/containerd/s/&lt;hex sha256 of clean(address/namespace/groupingId)&gt;</c>, the value Go's
+    /// <c>filepath.Join</c> and <c>sha256.Sum256</c> produce in containerd's shim utilities.
+    /// </summary>
+    public static string Compute(string containerdAddress, string ns, string groupingId)
+    {
+        var joined = GoPath.Join(containerdAddress, ns, groupingId);
+        var digest = SHA256.HashData(Encoding.UTF8.GetBytes(joined));
+        return "unix://" + SocketRoot + "/" + Convert.ToHexStringLower(digest);
+    }
+
+    /// <summary>The filesystem path of a <c>unix://</c> address (unchanged when it has no scheme).</summary>
+    public static string ToPath(string address) =>
+        address.StartsWith("unix://", StringComparison.Ordinal) ? address["unix://".Length..] : address;
+}

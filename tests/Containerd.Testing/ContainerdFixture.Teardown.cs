@@ -83,7 +83,8 @@ public partial class ContainerdFixture
     /// <returns>The leftovers; empty after a clean teardown.</returns>
     public Leftovers FindLeftovers()
     {
-        var namespaces = _seenNamespaces.Append(Namespace).Distinct().ToList();
+        var known = KnownContainers().ToList();
+        var namespaces = _seenNamespaces.Append(Namespace).Concat(known.Select(c => c.Ns)).Distinct().ToList();
         var processes = namespaces
             .SelectMany(ns => HostScanner.FindProcesses(WorkDir, ns))
             .DistinctBy(p => p.Pid)
@@ -96,7 +97,7 @@ public partial class ContainerdFixture
         }
         paths.AddRange(namespaces.Select(ns => Path.Combine(RuncStateRoot, ns)).Where(Directory.Exists));
         paths.AddRange(namespaces.SelectMany(CgroupDirs));
-        paths.AddRange(_seenContainers.Select(c => ShimSocketPath(c.Ns, c.Id)).Where(File.Exists));
+        paths.AddRange(known.Select(c => ShimSocketPath(c.Ns, c.Id)).Where(File.Exists));
         return new Leftovers(processes, HostScanner.FindMounts(WorkDir), paths);
     }
 
@@ -125,17 +126,25 @@ public partial class ContainerdFixture
     // Task bundles name every container that has (or had) a shim, even when containerd is no longer there to ask.
     private void CollectBundles()
     {
+        foreach (var (ns, id) in BundleContainers())
+        {
+            _seenNamespaces.Add(ns);
+            _seenContainers.Add((ns, id));
+        }
+    }
+
+    private IEnumerable<(string Ns, string Id)> KnownContainers() => _seenContainers.Concat(BundleContainers()).Distinct();
+
+    private IEnumerable<(string Ns, string Id)> BundleContainers()
+    {
         var tasks = Path.Combine(StateDir, "io.containerd.runtime.v2.task");
         if (!Directory.Exists(tasks))
         {
-            return;
+            return [];
         }
-        foreach (var nsDir in Directory.EnumerateDirectories(tasks))
-        {
-            var ns = Path.GetFileName(nsDir);
-            _seenNamespaces.Add(ns);
-            _seenContainers.AddRange(Directory.EnumerateDirectories(nsDir).Select(d => (ns, Path.GetFileName(d))));
-        }
+        return Directory.EnumerateDirectories(tasks)
+            .SelectMany(nsDir => Directory.EnumerateDirectories(nsDir).Select(d => (Path.GetFileName(nsDir), Path.GetFileName(d))))
+            .ToList();
     }
 
     private async Task RemoveTasksAndContainersAsync()

@@ -15,8 +15,8 @@ public static class EventFilters
     /// <summary>Matches events published in <paramref name="namespace"/>.</summary>
     public static string Namespace(string @namespace) => $"namespace=={Quote(@namespace)}";
 
-    /// <summary>Matches events whose namespace and topic both match.</summary>
-    public static string NamespaceAndTopic(string @namespace, string topic) => $"{Namespace(@namespace)},{Topic(topic)}";
+    /// <summary>Matches events that match every one of <paramref name="filters"/> (containerd joins conjuncts with commas).</summary>
+    public static string All(params string[] filters) => string.Join(',', filters);
 
     // Topics contain '/', which containerd's filter grammar only accepts inside a quoted value.
     private static string Quote(string value) => "\"" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";

@@ -1,0 +1,334 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Containerd.Api.Client;
+using Containerd.Events;
+using Containerd.Services.Images.V1;
+using Containerd.Services.Leases.V1;
+using Containerd.Services.Namespaces.V1;
+using Containerd.Services.Snapshots.V1;
+using Containerd.Services.Tasks.V1;
+using Containerd.Testing;
+using Containerd.Types;
+using Grpc.Core;
+using Xunit;
+using ContentInfoRequest = Containerd.Services.Content.V1.InfoRequest;
+
+namespace Foundation.Tests;
+
+/// <summary>
+/// The containerd gRPC client against a private containerd: every service the project relies on,
+/// through containerd's own socket, with images built here and tasks run by runc.
+/// </summary>
+[Trait("Category", "Integration")]
+public sealed class ContainerdClientTests : IClassFixture<ContainerdClientFixture>
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+    private readonly ContainerdFixture _containerd;
+
+    public ContainerdClientTests(ContainerdClientFixture containerd) => _containerd = containerd;
+
+    private ContainerdClient Connect() => new(_containerd.Address, _containerd.Namespace);
+
+    [Fact]
+    [Trait("Tier", "Smoke")]
+    public async Task Namespaces_are_created_listed_labelled_and_deleted()
+    {
+        using var client = Connect();
+        var name = "cl-" + Guid.NewGuid().ToString("N")[..8];
+        var created = new Namespace { Name = name, Labels = { ["owner"] = "client-tests" } };
+
+        await client.Namespaces.CreateAsync(new CreateNamespaceRequest { Namespace = created });
+        try
+        {
+            var listed = await client.Namespaces.ListAsync(new ListNamespacesRequest());
+            Assert.Contains(listed.Namespaces, n => n.Name == name);
+            var fetched = await client.Namespaces.GetAsync(new GetNamespaceRequest { Name = name });
+            Assert.Equal("client-tests", fetched.Namespace.Labels["owner"]);
+        }
+        finally
+        {
+            await client.Namespaces.DeleteAsync(new DeleteNamespaceRequest { Name = name });
+        }
+
+        // Get is no existence check (containerd answers it with empty labels for any name), so list again.
+        var after = await client.Namespaces.ListAsync(new ListNamespacesRequest());
+        Assert.DoesNotContain(after.Namespaces, n => n.Name == name);
+    }
+
+    [Fact]
+    public async Task Every_call_carries_the_clients_namespace_unless_the_call_sets_its_own()
+    {
+        using var client = Connect();
+        var other = client.WithNamespace("cl-" + Guid.NewGuid().ToString("N")[..8]);
+        var image = new Image
+        {
+            Name = "example.com/client-tests/namespaced:" + Guid.NewGuid().ToString("N")[..8],
+            Target = new ContentDescriptor
+            {
+                MediaType = "application/vnd.oci.image.manifest.v1+json",
+                Digest = "sha256:" + new string('0', 64),
+                Size = 2,
+            },
+        };
+
+        await other.Images.CreateAsync(new CreateImageRequest { Image = image });
+        try
+        {
+            Assert.Contains((await other.Images.ListAsync(new ListImagesRequest())).Images, i => i.Name == image.Name);
+            Assert.DoesNotContain((await client.Images.ListAsync(new ListImagesRequest())).Images, i => i.Name == image.Name);
+
+            var perCall = new Metadata { { ContainerdMetadata.NamespaceHeader, other.Namespace } };
+            var overridden = await client.Images.GetAsync(new GetImageRequest { Name = image.Name }, perCall);
+            Assert.Equal(image.Target.Digest, overridden.Image.Target.Digest);
+        }
+        finally
+        {
+            await other.Images.DeleteAsync(new DeleteImageRequest { Name = image.Name });
+            await client.Namespaces.DeleteAsync(new DeleteNamespaceRequest { Name = other.Namespace });
+        }
+    }
+
+    [Fact]
+    [Trait("Tier", "Smoke")]
+    public async Task Imported_image_manifest_and_config_are_read_from_the_content_store()
+    {
+        var busybox = await TestImages.BuildBusyboxAsync();
+        await _containerd.ImportAsync(busybox.TarPath);
+        using var client = Connect();
+
+        var image = (await client.Images.GetAsync(new GetImageRequest { Name = busybox.Name })).Image;
+        var manifestDescriptor = await ResolveManifestAsync(client, image.Target);
+        Assert.Equal(busybox.ManifestDigest, manifestDescriptor.Digest);
+
+        var manifestBytes = await client.Content.ReadBlobAsync(manifestDescriptor.Digest);
+        Assert.Equal(manifestDescriptor.Size, manifestBytes.Length);
+        Assert.Equal(manifestDescriptor.Digest, Sha256Digest(manifestBytes));
+
+        using var manifest = JsonDocument.Parse(manifestBytes);
+        Assert.Equal("application/vnd.oci.image.manifest.v1+json", manifest.RootElement.GetProperty("mediaType").GetString());
+        var configDescriptor = manifest.RootElement.GetProperty("config");
+        Assert.Equal("application/vnd.oci.image.config.v1+json", configDescriptor.GetProperty("mediaType").GetString());
+        var layers = manifest.RootElement.GetProperty("layers").EnumerateArray().ToList();
+        Assert.NotEmpty(layers);
+        Assert.All(layers, l => Assert.StartsWith("application/vnd.oci.image.layer.v1.tar", l.GetProperty("mediaType").GetString()));
+
+        var configBytes = await client.Content.ReadBlobAsync(configDescriptor.GetProperty("digest").GetString()!);
+        using var config = JsonDocument.Parse(configBytes);
+        Assert.Equal("linux", config.RootElement.GetProperty("os").GetString());
+        Assert.Equal("amd64", config.RootElement.GetProperty("architecture").GetString());
+        Assert.Equal(layers.Count, config.RootElement.GetProperty("rootfs").GetProperty("diff_ids").GetArrayLength());
+
+        // Every layer is in the store with the size the manifest claims.
+        foreach (var layer in layers)
+        {
+            var info = await client.Content.InfoAsync(new ContentInfoRequest { Digest = layer.GetProperty("digest").GetString() });
+            Assert.Equal(layer.GetProperty("size").GetInt64(), info.Info.Size);
+        }
+    }
+
+    [Fact]
+    public async Task Imported_image_is_unpacked_into_committed_snapshots()
+    {
+        var busybox = await TestImages.BuildBusyboxAsync();
+        await _containerd.ImportAsync(busybox.TarPath);
+        using var client = Connect();
+
+        using var call = client.Snapshots.List(new ListSnapshotsRequest { Snapshotter = "overlayfs" });
+        var snapshots = new List<Containerd.Services.Snapshots.V1.Info>();
+        await foreach (var page in call.ResponseStream.ReadAllAsync())
+        {
+            snapshots.AddRange(page.Info);
+        }
+
+        Assert.Contains(snapshots, s => s.Kind == Kind.Committed);
+        var usage = await client.Snapshots.UsageAsync(new UsageRequest { Snapshotter = "overlayfs", Key = snapshots.First(s => s.Kind == Kind.Committed).Name });
+        Assert.True(usage.Size > 0, $"usage {usage.Size}");
+    }
+
+    [Fact]
+    public async Task Blob_written_with_labels_under_a_lease_reads_back_with_its_labels()
+    {
+        using var client = Connect();
+        var data = RandomNumberGenerator.GetBytes(3 * ContentStoreExtensions.WriteChunkSize / 2);
+        var labels = new Dictionary<string, string> { ["example.com/purpose"] = "client-test", ["example.com/run"] = Guid.NewGuid().ToString("N") };
+
+        string digest;
+        await using (var lease = await ContainerdLease.CreateAsync(client, expiresAfter: TimeSpan.FromMinutes(10)))
+        {
+            digest = await lease.Client.Content.WriteBlobAsync(data, labels);
+            Assert.Equal(Sha256Digest(data), digest);
+
+            var info = (await client.Content.InfoAsync(new ContentInfoRequest { Digest = digest })).Info;
+            Assert.Equal(data.Length, info.Size);
+            Assert.Equal(labels["example.com/run"], info.Labels["example.com/run"]);
+            Assert.Equal(labels["example.com/purpose"], info.Labels["example.com/purpose"]);
+            Assert.Equal(data, await client.Content.ReadBlobAsync(digest));
+
+            var resources = await client.Leases.ListResourcesAsync(new ListResourcesRequest { Id = lease.Id });
+            Assert.Contains(resources.Resources, r => r.Type == "content" && r.Id == digest);
+
+            // Writing the same blob again only updates its labels.
+            var again = await lease.Client.Content.WriteBlobAsync(data, new Dictionary<string, string> { ["example.com/again"] = "yes" });
+            Assert.Equal(digest, again);
+            var relabelled = (await client.Content.InfoAsync(new ContentInfoRequest { Digest = digest })).Info;
+            Assert.Equal("yes", relabelled.Labels["example.com/again"]);
+            Assert.Equal(labels["example.com/run"], relabelled.Labels["example.com/run"]);
+        }
+
+        // Nothing else references the blob, so deleting it must succeed now the lease is gone.
+        await client.Content.DeleteAsync(new Containerd.Services.Content.V1.DeleteContentRequest { Digest = digest });
+        var error = await Assert.ThrowsAsync<RpcException>(async () => await client.Content.ReadBlobAsync(digest));
+        Assert.Equal(StatusCode.NotFound, error.StatusCode);
+    }
+
+    [Fact]
+    public async Task Leases_are_created_listed_and_deleted()
+    {
+        using var client = Connect();
+        var id = "cl-" + Guid.NewGuid().ToString("N")[..8];
+        var lease = await ContainerdLease.CreateAsync(client, id, [new("example.com/owner", "client-tests")]);
+        Assert.Equal(id, lease.Id);
+        Assert.Equal(id, lease.Client.Lease);
+
+        var listed = await client.Leases.ListAsync(new ListRequest { Filters = { $"id=={id}" } });
+        var found = Assert.Single(listed.Leases);
+        Assert.Equal("client-tests", found.Labels["example.com/owner"]);
+
+        await lease.DisposeAsync();
+        Assert.Empty((await client.Leases.ListAsync(new ListRequest { Filters = { $"id=={id}" } })).Leases);
+        await lease.DisposeAsync();
+    }
+
+    [Fact]
+    [Trait("Tier", "Smoke")]
+    public async Task Subscription_sees_a_runc_tasks_create_start_exit_and_delete()
+    {
+        var busybox = await TestImages.BuildBusyboxAsync();
+        await _containerd.ImportAsync(busybox.TarPath);
+        using var client = Connect();
+        var id = "ev-" + Guid.NewGuid().ToString("N")[..8];
+        using var timeout = new CancellationTokenSource(Patience);
+
+        await using var events = await EventSubscription.StartAsync(
+            client,
+            [EventFilters.All(EventFilters.Namespace(_containerd.Namespace), EventFilters.TopicPrefix("/tasks/"))],
+            timeout.Token);
+        var run = await _containerd.CtrAsync("run", "--rm", busybox.Name, id, "sh", "-c", "echo out; exit 3");
+        Assert.Equal(3, run.ExitCode);
+        Assert.Equal("out", run.Stdout.Trim());
+
+        var seen = new List<(string Topic, Google.Protobuf.IMessage? Payload)>();
+        var deleted = await events.WaitForAsync(
+            e =>
+            {
+                var payload = e.Decode();
+                if (ContainerOf(payload) == id)
+                {
+                    seen.Add((e.Topic, payload));
+                }
+                return e.Topic == "/tasks/delete" && ContainerOf(payload) == id;
+            },
+            timeout.Token);
+
+        Assert.Equal(["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"], seen.Select(s => s.Topic));
+        Assert.Equal(_containerd.Namespace, deleted.Namespace);
+        var start = Assert.IsType<TaskStart>(seen[1].Payload);
+        var exit = Assert.IsType<TaskExit>(seen[2].Payload);
+        Assert.Equal(start.Pid, exit.Pid);
+        Assert.Equal(3u, exit.ExitStatus);
+        Assert.True(deleted.TryUnpack<TaskDelete>(out var delete));
+        Assert.Equal(3u, delete.ExitStatus);
+    }
+
+    [Fact]
+    public async Task Tasks_Update_changes_a_running_containers_pids_limit()
+    {
+        var busybox = await TestImages.BuildBusyboxAsync();
+        await _containerd.ImportAsync(busybox.TarPath);
+        using var client = Connect();
+        var id = "up-" + Guid.NewGuid().ToString("N")[..8];
+        await _containerd.RunCtrAsync("run", "-d", busybox.Name, id, "sleep", "600");
+        try
+        {
+            var task = (await client.Tasks.GetAsync(new GetRequest { ContainerId = id })).Process;
+            Assert.Equal(Containerd.V1.Types.Status.Running, task.Status);
+
+            await client.Tasks.UpdateAsync(new UpdateTaskRequest
+            {
+                ContainerId = id,
+                Resources = RuntimeSpecAny.LinuxResources("""{"pids":{"limit":42}}"""),
+            });
+
+            Assert.Equal("42", ReadPidsMax(task.Pid));
+        }
+        finally
+        {
+            await RemoveTaskAsync(client, id);
+        }
+    }
+
+    private static async Task RemoveTaskAsync(ContainerdClient client, string id)
+    {
+        try
+        {
+            using var waitTimeout = new CancellationTokenSource(Patience);
+            var wait = client.Tasks.WaitAsync(new WaitRequest { ContainerId = id }, cancellationToken: waitTimeout.Token);
+            await client.Tasks.KillAsync(new KillRequest { ContainerId = id, Signal = 9, All = true });
+            await wait;
+            await client.Tasks.DeleteAsync(new DeleteTaskRequest { ContainerId = id });
+        }
+        finally
+        {
+            await client.Containers.DeleteAsync(new Containerd.Services.Containers.V1.DeleteContainerRequest { Id = id });
+        }
+    }
+
+    // The pids limit as the kernel sees it, from the process's own cgroup (v1 pids hierarchy or v2 unified).
+    private static string ReadPidsMax(uint pid)
+    {
+        foreach (var line in File.ReadAllLines($"/proc/{pid}/cgroup"))
+        {
+            var parts = line.Split(':', 3);
+            if (parts[1].Split(',').Contains("pids"))
+            {
+                return File.ReadAllText($"/sys/fs/cgroup/pids{parts[2]}/pids.max").Trim();
+            }
+
+            if (parts[0] == "0" && parts[1].Length == 0 && File.Exists($"/sys/fs/cgroup{parts[2]}/pids.max"))
+            {
+                return File.ReadAllText($"/sys/fs/cgroup{parts[2]}/pids.max").Trim();
+            }
+        }
+
+        throw new InvalidOperationException($"process {pid} has no pids cgroup: {File.ReadAllText($"/proc/{pid}/cgroup")}");
+    }
+
+    private static async Task<ContentDescriptor> ResolveManifestAsync(ContainerdClient client, ContentDescriptor target)
+    {
+        if (target.MediaType is not ("application/vnd.oci.image.index.v1+json" or "application/vnd.docker.distribution.manifest.list.v2+json"))
+        {
+            return target;
+        }
+
+        using var index = JsonDocument.Parse(await client.Content.ReadBlobAsync(target.Digest));
+        var manifest = index.RootElement.GetProperty("manifests").EnumerateArray().First();
+        return new ContentDescriptor
+        {
+            MediaType = manifest.GetProperty("mediaType").GetString(),
+            Digest = manifest.GetProperty("digest").GetString(),
+            Size = manifest.GetProperty("size").GetInt64(),
+        };
+    }
+
+    private static string? ContainerOf(Google.Protobuf.IMessage? payload) => payload switch
+    {
+        TaskCreate e => e.ContainerId,
+        TaskStart e => e.ContainerId,
+        TaskExit e => e.ContainerId,
+        TaskDelete e => e.ContainerId,
+        _ => null,
+    };
+
+    private static string Sha256Digest(byte[] data) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(data));
+}

@@ -15,6 +15,7 @@ public sealed class TtrpcServerCallContext : ServerCallContext, IDisposable
     private readonly DateTime _deadline;
     private readonly CancellationTokenSource? _timeout;
     private readonly CancellationToken _token;
+    private readonly CancellationToken _connectionClosed;
     private Metadata? _trailers;
     private Status _status;
 
@@ -23,6 +24,7 @@ public sealed class TtrpcServerCallContext : ServerCallContext, IDisposable
         _method = method;
         _peer = peer;
         _requestHeaders = requestHeaders;
+        _connectionClosed = connectionClosed;
         if (timeoutNano > 0)
         {
             var timeout = TimeSpan.FromTicks(Math.Max(1, timeoutNano / 100));
@@ -39,7 +41,9 @@ public sealed class TtrpcServerCallContext : ServerCallContext, IDisposable
     }
 
     /// <summary>True when the call's deadline has passed.</summary>
-    public bool IsDeadlineExceeded => _deadline != DateTime.MaxValue && DateTime.UtcNow >= _deadline;
+    public bool IsDeadlineExceeded =>
+        _deadline != DateTime.MaxValue
+        && (DateTime.UtcNow >= _deadline || (_token.IsCancellationRequested && !_connectionClosed.IsCancellationRequested));
 
     /// <inheritdoc />
     protected override string MethodCore => _method;

@@ -30,11 +30,11 @@ public static class ContainerdConfig
             disabled.Add("io.containerd.grpc.v1.cri");
             if (v2)
             {
-                // 2.x split CRI into several plugins; they only matter to the CRI service.
+                // 2.x split CRI into several plugins; they only matter to the CRI service. (The sandbox-controllers
+                // service then logs that it has no podsandbox controller: harmless without CRI.)
                 disabled.Add("io.containerd.cri.v1.runtime");
                 disabled.Add("io.containerd.cri.v1.images");
                 disabled.Add("io.containerd.podsandbox.controller.v1.podsandbox");
-                disabled.Add("io.containerd.sandbox.controller.v1.shim");
             }
         }
         sb.AppendLine($"disabled_plugins = [{string.Join(", ", disabled.Select(Quote))}]");
@@ -100,7 +100,11 @@ public static class ContainerdConfig
             sb.AppendLine($"  conf_dir = {Quote(cniConf)}");
             runtimesPrefix = "plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes";
         }
-        foreach (var (name, runtimeType) in options.CriRuntimes)
+        // Declaring any runtime table replaces 1.x's built-in map, which then lacks the default "runc" handler.
+        var runtimes = options.CriRuntimes.ContainsKey("runc")
+            ? options.CriRuntimes
+            : options.CriRuntimes.Prepend(new KeyValuePair<string, string>("runc", "io.containerd.runc.v2"));
+        foreach (var (name, runtimeType) in runtimes)
         {
             sb.AppendLine($"[{runtimesPrefix}.{Quote(name)}]");
             sb.AppendLine($"  runtime_type = {Quote(runtimeType)}");

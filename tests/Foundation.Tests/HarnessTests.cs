@@ -106,6 +106,34 @@ public sealed class HarnessTests
         Assert.Contains("containerd log", error.Message);
     }
 
+    [Fact]
+    public async Task Cri_plugin_loads_when_enabled_with_a_registered_runtime()
+    {
+        await using var containerd = await ContainerdFixture.StartAsync(new ContainerdOptions
+        {
+            EnableCri = true,
+            CriRuntimes = new Dictionary<string, string> { ["wasmtime"] = "io.containerd.wasmtime.v1" },
+        });
+
+        var plugins = Lines(await containerd.RunCtrAsync("plugins", "ls"));
+
+        var cri = Assert.Single(plugins, p => p.Contains("io.containerd.grpc.v1", StringComparison.Ordinal) && p.Contains(" cri ", StringComparison.Ordinal));
+        Assert.EndsWith("ok", cri);
+        var config = await File.ReadAllTextAsync(containerd.ConfigPath);
+        Assert.Contains("restrict_oom_score_adj = true", config);
+        Assert.Contains("runtime_type = \"io.containerd.wasmtime.v1\"", config);
+    }
+
+    [Fact]
+    public async Task Cri_plugin_is_off_by_default()
+    {
+        await using var containerd = await ContainerdFixture.StartAsync();
+
+        var plugins = Lines(await containerd.RunCtrAsync("plugins", "ls"));
+
+        Assert.DoesNotContain(plugins, p => p.Contains(" cri ", StringComparison.Ordinal) && p.EndsWith("ok", StringComparison.Ordinal));
+    }
+
     private static string[] Lines(string text) =>
         text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 }

@@ -66,7 +66,7 @@ test-image: $(TEST_IMAGE)
 
 $(TEST_IMAGE): $(DEMO_WASM)
 	@mkdir -p $(dir $@)
-	$(DOTNET) run --project tools/ImageBuilder $(DOTNET_FLAGS) -- demo --wasm $(DEMO_WASM) --output $@
+	$(DOTNET) run --project tools/ImageBuilder -c $(CONFIGURATION) -v:q -- demo --wasm $(DEMO_WASM) --output $@
 
 load: $(TEST_IMAGE)
 	$(CTR) --address $(CONTAINERD_ADDRESS) image import $(TEST_IMAGE)

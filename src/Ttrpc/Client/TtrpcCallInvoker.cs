@@ -10,6 +10,9 @@ namespace Ttrpc;
 /// </summary>
 internal sealed class TtrpcCallInvoker(TtrpcChannel channel) : CallInvoker
 {
+    // ttrpc has no response headers; every call shares one empty, completed answer.
+    private static readonly Task<Metadata> NoHeaders = Task.FromResult(Metadata.Empty);
+
     public override TResponse BlockingUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request) =>
         InvokeAsync(method, options, request).GetAwaiter().GetResult();
 
@@ -18,7 +21,7 @@ internal sealed class TtrpcCallInvoker(TtrpcChannel channel) : CallInvoker
         Task<TResponse> response = InvokeAsync(method, options, request);
         return new AsyncUnaryCall<TResponse>(
             response,
-            Task.FromResult(new Metadata()),
+            NoHeaders,
             () => StatusOf(response),
             static () => [],
             static () => { });

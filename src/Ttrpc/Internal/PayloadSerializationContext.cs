@@ -5,36 +5,41 @@ using Grpc.Core;
 namespace Ttrpc;
 
 /// <summary>
-/// Lets a generated <see cref="Marshaller{T}"/> serialize a message into bytes that become the
-/// payload field of a ttrpc envelope without another copy.
+/// Lets a generated <see cref="Marshaller{T}"/> serialize a message into exactly one array of
+/// exactly the right size, which becomes the payload field of a ttrpc envelope without a copy.
 /// </summary>
-internal sealed class PayloadSerializationContext : SerializationContext
+internal sealed class PayloadSerializationContext : SerializationContext, IBufferWriter<byte>
 {
-    private ArrayBufferWriter<byte>? _buffer;
-    private byte[]? _complete;
+    private byte[] _buffer = [];
+    private int _written;
 
-    public override void Complete(byte[] payload) => _complete = payload;
-
-    public override IBufferWriter<byte> GetBufferWriter() => _buffer ??= new ArrayBufferWriter<byte>(256);
-
-    public override void SetPayloadLength(int payloadLength)
+    public override void Complete(byte[] payload)
     {
-        _buffer ??= new ArrayBufferWriter<byte>(Math.Max(payloadLength, 1));
+        _buffer = payload;
+        _written = payload.Length;
     }
+
+    public override IBufferWriter<byte> GetBufferWriter() => this;
+
+    // Google.Protobuf's marshallers announce the exact size before writing.
+    public override void SetPayloadLength(int payloadLength) => _buffer = payloadLength == 0 ? [] : new byte[payloadLength];
 
     public override void Complete()
     {
     }
 
-    /// <summary>The serialized bytes, wrapped without copying.</summary>
-    public ByteString ToByteString()
-    {
-        if (_complete is not null)
-        {
-            return UnsafeByteOperations.UnsafeWrap(_complete);
-        }
+    public void Advance(int count) => _written += count;
 
-        return _buffer is null ? ByteString.Empty : UnsafeByteOperations.UnsafeWrap(_buffer.WrittenMemory);
+    public Memory<byte> GetMemory(int sizeHint = 0)
+    {
+        Reserve(sizeHint);
+        return _buffer.AsMemory(_written);
+    }
+
+    public Span<byte> GetSpan(int sizeHint = 0)
+    {
+        Reserve(sizeHint);
+        return _buffer.AsSpan(_written);
     }
 
     /// <summary>Serializes <paramref name="value"/> with <paramref name="marshaller"/>.</summary>
@@ -42,6 +47,21 @@ internal sealed class PayloadSerializationContext : SerializationContext
     {
         var context = new PayloadSerializationContext();
         marshaller.ContextualSerializer(value, context);
-        return context.ToByteString();
+        if (context._written == 0)
+        {
+            return ByteString.Empty;
+        }
+
+        return UnsafeByteOperations.UnsafeWrap(context._buffer.AsMemory(0, context._written));
+    }
+
+    // Only for marshallers that did not announce a length.
+    private void Reserve(int sizeHint)
+    {
+        int needed = _written + Math.Max(sizeHint, 1);
+        if (needed > _buffer.Length)
+        {
+            Array.Resize(ref _buffer, Math.Max(needed, Math.Max(256, _buffer.Length * 2)));
+        }
     }
 }

@@ -134,7 +134,7 @@ internal sealed class ServerConnection : FrameStream
             }
 
             using var context = new TtrpcServerCallContext(
-                $"/{request.Service}/{request.Method}",
+                handler.FullName,
                 connection._peer,
                 MetadataConversion.ToMetadata(request.Metadata),
                 request.TimeoutNano,

@@ -5,7 +5,7 @@ namespace Ttrpc;
 
 /// <summary>Adapts a generated unary handler to payload bytes, using the method's own marshallers.</summary>
 internal sealed class UnaryMethodHandler<TRequest, TResponse>(Method<TRequest, TResponse> method, UnaryServerMethod<TRequest, TResponse> handler)
-    : ServerMethodHandler
+    : ServerMethodHandler(method.FullName)
     where TRequest : class
     where TResponse : class
 {

@@ -4,8 +4,8 @@ using Grpc.Core;
 namespace Ttrpc;
 
 /// <summary>Stands in for a streaming method: this server speaks unary ttrpc only.</summary>
-internal sealed class UnsupportedMethodHandler(string fullName) : ServerMethodHandler
+internal sealed class UnsupportedMethodHandler(string fullName) : ServerMethodHandler(fullName)
 {
     public override Task<ByteString> HandleAsync(ByteString payload, TtrpcServerCallContext context) =>
-        throw new RpcException(new Status(StatusCode.Unimplemented, $"{fullName}: streaming is not supported"));
+        throw new RpcException(new Status(StatusCode.Unimplemented, $"{FullName}: streaming is not supported"));
 }

@@ -87,27 +87,42 @@ public static class TestImages
     private static Task<TestImage> Once(string fileStem, Func<Task<ImageDefinition>> define) =>
         Built.GetOrAdd(fileStem, stem => new Lazy<Task<TestImage>>(async () => Build(stem, await define().ConfigureAwait(false)))).Value;
 
+    private static readonly SemaphoreSlim CompileLock = new(1, 1);
+
     private static async Task<string> EnsureBuiltAsync(string output, string source, string compiler, Func<string, string[]> args)
     {
-        if (File.Exists(output) && File.GetLastWriteTimeUtc(output) >= File.GetLastWriteTimeUtc(source))
+        // Test classes run in parallel and several need the same binary: compile once, and into a temporary file
+        // renamed into place, so another process never sees a half-written one.
+        await CompileLock.WaitAsync().ConfigureAwait(false);
+        try
         {
+            if (File.Exists(output) && File.GetLastWriteTimeUtc(output) >= File.GetLastWriteTimeUtc(source))
+            {
+                return output;
+            }
+            Directory.CreateDirectory(Path.GetDirectoryName(output)!);
+            var partial = $"{output}.{Environment.ProcessId}.partial";
+            var psi = new ProcessStartInfo(compiler) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+            foreach (var arg in args(source))
+            {
+                psi.ArgumentList.Add(arg == output ? partial : arg);
+            }
+            using var process = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {compiler}");
+            var stderr = process.StandardError.ReadToEndAsync();
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            await process.WaitForExitAsync().ConfigureAwait(false);
+            if (process.ExitCode != 0)
+            {
+                File.Delete(partial);
+                throw new InvalidOperationException(
+                    $"{compiler} failed building {output} from {source} (exit {process.ExitCode}): {await stderr.ConfigureAwait(false)}{await stdout.ConfigureAwait(false)}");
+            }
+            File.Move(partial, output, overwrite: true);
             return output;
         }
-        Directory.CreateDirectory(Path.GetDirectoryName(output)!);
-        var psi = new ProcessStartInfo(compiler) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var arg in args(source))
+        finally
         {
-            psi.ArgumentList.Add(arg);
+            CompileLock.Release();
         }
-        using var process = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {compiler}");
-        var stderr = process.StandardError.ReadToEndAsync();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        await process.WaitForExitAsync().ConfigureAwait(false);
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException(
-                $"{compiler} failed building {output} from {source} (exit {process.ExitCode}): {await stderr.ConfigureAwait(false)}{await stdout.ConfigureAwait(false)}");
-        }
-        return output;
     }
 }

@@ -4,14 +4,70 @@ namespace Containerd.Shimkit;
 public static class ShimMain
 {
     /// <summary>
-    /// Runs the shim: <c>start</c>, <c>delete</c>, <c>-v</c>, <c>-info</c> or (no action) the long-lived ttrpc server.
-    /// Returns the process exit code.
+    /// Runs the shim: <c>-v</c>, <c>-info</c>, <c>start</c>, <c>delete</c>, or (no action) the long-lived ttrpc
+    /// server. Returns the process exit code.
     /// </summary>
     public static int Run(ShimInfo info, IInstanceFactory factory, string[] args)
     {
         ArgumentNullException.ThrowIfNull(info);
         ArgumentNullException.ThrowIfNull(factory);
         ArgumentNullException.ThrowIfNull(args);
-        throw new NotImplementedException("shim entry point is being written");
+        ShimFlags flags;
+        try
+        {
+            flags = ShimFlags.Parse(args);
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 2;
+        }
+        if (flags.Version)
+        {
+            Console.Out.Write(VersionText(info));
+            return 0;
+        }
+        if (flags.Info)
+        {
+            Console.Out.Write(InfoText(info));
+            return 0;
+        }
+        ShimLog.Configure(Console.Error, flags.Debug);
+        try
+        {
+            return flags.Action switch
+            {
+                "start" => ShimStart.Run(flags),
+                "delete" => ShimDelete.Run(flags),
+                "" => ShimServer.Run(info, factory, flags),
+                _ => Unknown(flags.Action),
+            };
+        }
+        catch (Exception e)
+        {
+            ShimLog.Error($"{(flags.Action.Length == 0 ? "serve" : flags.Action)} failed", e);
+            return 1;
+        }
+    }
+
+    /// <summary>The <c>-v</c> text, as containerd's shims print it.</summary>
+    internal static string VersionText(ShimInfo info) =>
+        $"{BinaryName()}:\n  Runtime: {info.RuntimeName}\n  Version: {info.Version}\n  Revision: {info.Revision}\n";
+
+    /// <summary>The <c>-info</c> text: a plain description of the runtime.</summary>
+    internal static string InfoText(ShimInfo info) =>
+        $"Name: {info.RuntimeName}\nVersion: {info.Version}\nRevision: {info.Revision}\nShim API: containerd.task.v2 over ttrpc\n";
+
+    private static string BinaryName()
+    {
+        var path = Environment.ProcessPath;
+        var name = path is null ? "" : Path.GetFileName(path);
+        return name is "" or "dotnet" ? Environment.GetCommandLineArgs().Select(Path.GetFileNameWithoutExtension).FirstOrDefault() ?? "shim" : name;
+    }
+
+    private static int Unknown(string action)
+    {
+        Console.Error.WriteLine($"unknown action {action}: expected start, delete, or none to serve");
+        return 2;
     }
 }

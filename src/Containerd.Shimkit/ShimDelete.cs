@@ -1,0 +1,54 @@
+using System.Globalization;
+using Containerd.Runtime.TaskV2;
+using Containerd.Shimkit.Mounts;
+using Containerd.Shimkit.Tasks;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+
+namespace Containerd.Shimkit;
+
+/// <summary>
+/// <c>delete</c>: containerd's cleanup after a shim died with a task in it. Kills the task's process if it is
+/// still alive, unmounts the rootfs, and prints a DeleteResponse (exit status 137, as for SIGKILL).
+/// </summary>
+internal static class ShimDelete
+{
+    public static int Run(ShimFlags flags)
+    {
+        var bundle = flags.Bundle.Length > 0 ? flags.Bundle : Directory.GetCurrentDirectory();
+        var pid = 0;
+        var pidFile = Path.Combine(bundle, TaskService.PidFileName);
+        try
+        {
+            if (File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out pid) && pid > 0)
+            {
+                if (Libc.Kill(pid, Libc.SIGKILL) == 0)
+                {
+                    ShimLog.Info($"delete {flags.Id}: killed leftover process {pid}");
+                }
+            }
+        }
+        catch (IOException e)
+        {
+            ShimLog.Warn($"delete {flags.Id}: reading {pidFile}: {e.Message}");
+        }
+        try
+        {
+            RootfsMount.UnmountAll(Path.Combine(bundle, "rootfs"));
+        }
+        catch (ShimException e)
+        {
+            ShimLog.Warn($"delete {flags.Id}: {e.Message}");
+        }
+        var response = new DeleteResponse
+        {
+            Pid = (uint)pid,
+            ExitStatus = 128 + Libc.SIGKILL,
+            ExitedAt = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow),
+        };
+        using var stdout = Console.OpenStandardOutput();
+        response.WriteTo(stdout);
+        stdout.Flush();
+        return 0;
+    }
+}

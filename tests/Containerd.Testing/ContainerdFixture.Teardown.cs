@@ -13,6 +13,7 @@ public partial class ContainerdFixture
     private readonly List<(string Ns, string Id)> _seenContainers = [];
     private readonly List<string> _teardownProblems = [];
     private readonly HashSet<string> _seenNamespaces = [];
+    private readonly HashSet<string> _networkNamespaces = [];
 
     /// <summary>What teardown could not clean (empty after a clean teardown).</summary>
     public IReadOnlyList<string> TeardownProblems => _teardownProblems;
@@ -98,6 +99,11 @@ public partial class ContainerdFixture
         paths.AddRange(namespaces.Select(ns => Path.Combine(RuncStateRoot, ns)).Where(Directory.Exists));
         paths.AddRange(namespaces.SelectMany(CgroupDirs));
         paths.AddRange(known.Select(c => ShimSocketPath(c.Ns, c.Id)).Where(File.Exists));
+        paths.AddRange(_networkNamespaces.Where(File.Exists));
+        if (Directory.Exists(FifoDir))
+        {
+            paths.Add(FifoDir);
+        }
         return new Leftovers(processes, HostScanner.FindMounts(WorkDir), paths);
     }
 
@@ -180,6 +186,11 @@ public partial class ContainerdFixture
             }
             foreach (var id in containers)
             {
+                var info = await Ctr("containers", "info", id).ConfigureAwait(false);
+                if (info.Succeeded)
+                {
+                    _networkNamespaces.UnionWith(NetworkNamespacePaths(info.Stdout));
+                }
                 await Ctr("containers", "delete", id).ConfigureAwait(false);
             }
         }
@@ -251,6 +262,11 @@ public partial class ContainerdFixture
                 }
             }
         }
+        // CRI (or a test using --with-ns) pins pod network namespaces as bind mounts under /run/netns.
+        foreach (var netns in _networkNamespaces)
+        {
+            HostScanner.RemoveNetworkNamespace(netns);
+        }
         foreach (var (ns, id) in _seenContainers.Distinct())
         {
             var socket = ShimSocketPath(ns, id);
@@ -283,6 +299,45 @@ public partial class ContainerdFixture
             }
         }
         return found;
+    }
+
+    // The network namespace a container joins is in its OCI spec: linux.namespaces[] { type: network, path }.
+    private static IEnumerable<string> NetworkNamespacePaths(string containerInfoJson)
+    {
+        var found = new List<string>();
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(containerInfoJson);
+            Walk(doc.RootElement);
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            // Not JSON (an old ctr?): no namespaces to clean.
+        }
+        return found.Where(HostScanner.IsNetworkNamespaceMount);
+
+        void Walk(System.Text.Json.JsonElement e)
+        {
+            if (e.ValueKind == System.Text.Json.JsonValueKind.Object)
+            {
+                if (e.TryGetProperty("type", out var t) && t.ValueKind == System.Text.Json.JsonValueKind.String && t.GetString() == "network"
+                    && e.TryGetProperty("path", out var p) && p.ValueKind == System.Text.Json.JsonValueKind.String)
+                {
+                    found.Add(p.GetString()!);
+                }
+                foreach (var prop in e.EnumerateObject())
+                {
+                    Walk(prop.Value);
+                }
+            }
+            else if (e.ValueKind == System.Text.Json.JsonValueKind.Array)
+            {
+                foreach (var item in e.EnumerateArray())
+                {
+                    Walk(item);
+                }
+            }
+        }
     }
 
     private static IEnumerable<string> Lines(string text) =>

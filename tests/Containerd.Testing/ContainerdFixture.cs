@@ -116,10 +116,33 @@ public partial class ContainerdFixture : IAsyncLifetime, IAsyncDisposable
     public Task<ProcessResult> CtrAsync(IEnumerable<string> args, TimeSpan? timeout, CancellationToken cancellationToken = default) =>
         ProcessRunner.RunAsync(
             CtrPath,
-            new[] { "--address", Address, "--namespace", Namespace }.Concat(args),
+            new[] { "--address", Address, "--namespace", Namespace }.Concat(WithFifoDir(args.ToList())),
             new Dictionary<string, string> { ["PATH"] = ContainerdPath },
             timeout,
             cancellationToken);
+
+    /// <summary>The folder ctr creates task stdio fifos in (ctr's default, /run/containerd/fifo, is shared and never cleaned).</summary>
+    public string FifoDir => Path.Combine(WorkDir, "fifo");
+
+    // ctr leaves the fifos of detached tasks behind; pointing them into the work dir lets teardown remove them.
+    private List<string> WithFifoDir(List<string> args)
+    {
+        if (args.Contains("--fifo-dir"))
+        {
+            return args;
+        }
+        var at = args switch
+        {
+            ["run", ..] => 1,
+            ["tasks" or "task" or "t", "start" or "exec", ..] => 2,
+            _ => -1,
+        };
+        if (at > 0)
+        {
+            args.InsertRange(at, ["--fifo-dir", FifoDir]);
+        }
+        return args;
+    }
 
     /// <summary>Runs ctr and returns its stdout, throwing with the full output and containerd's log tail on failure.</summary>
     /// <param name="args">ctr arguments.</param>

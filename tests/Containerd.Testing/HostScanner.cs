@@ -97,6 +97,25 @@ public static class HostScanner
         return failed;
     }
 
+    /// <summary>True for a path where network namespaces are pinned (/run/netns or /var/run/netns).</summary>
+    /// <param name="path">A namespace path from an OCI spec.</param>
+    /// <returns>Whether teardown may unmount and delete it.</returns>
+    public static bool IsNetworkNamespaceMount(string path) =>
+        (path.StartsWith("/run/netns/", StringComparison.Ordinal) || path.StartsWith("/var/run/netns/", StringComparison.Ordinal))
+        && !path.Contains("..", StringComparison.Ordinal);
+
+    /// <summary>Unpins a network namespace (unmounts its bind mount) and deletes the file, as <c>ip netns delete</c> does.</summary>
+    /// <param name="path">The pinned namespace, under /run/netns.</param>
+    public static void RemoveNetworkNamespace(string path)
+    {
+        if (!IsNetworkNamespaceMount(path) || !File.Exists(path))
+        {
+            return;
+        }
+        _ = Native.umount2(path, Native.MNT_DETACH);
+        File.Delete(path);
+    }
+
     private static bool LinkUnder(string link, string workDir)
     {
         var target = new FileInfo(link).LinkTarget;

@@ -70,6 +70,7 @@ public sealed class HarnessTests
         Assert.True(after.IsEmpty, after.ToString());
         Assert.Empty(containerd.TeardownProblems);
         Assert.False(File.Exists(containerd.Address));
+        Assert.DoesNotContain(Directory.EnumerateDirectories("/run/containerd/fifo"), d => File.Exists(Path.Combine(d, "sleeper-stdout")));
     }
 
     [Fact]
@@ -91,6 +92,36 @@ public sealed class HarnessTests
 
         var after = containerd.FindLeftovers();
         Assert.True(after.IsEmpty, after.ToString());
+    }
+
+    [Fact]
+    public async Task Teardown_removes_the_network_namespace_a_container_joined()
+    {
+        // What CRI does for a pod, done by hand: a pinned network namespace the sandbox container joins.
+        var busybox = await TestImages.BuildBusyboxAsync();
+        var name = "cni-test-" + Guid.NewGuid().ToString("N")[..8];
+        var netns = "/var/run/netns/" + name;
+        var added = await ProcessRunner.RunAsync("ip", ["netns", "add", name]);
+        Assert.True(added.Succeeded, added.ToString());
+        var containerd = await ContainerdFixture.StartAsync();
+        try
+        {
+            await containerd.ImportAsync(busybox.TarPath);
+            await containerd.RunCtrAsync("run", "-d", "--with-ns", "network:" + netns, busybox.Name, "pod", "sleep", "600");
+            Assert.True(File.Exists(netns), netns);
+        }
+        finally
+        {
+            await containerd.DisposeAsync();
+            if (File.Exists(netns))
+            {
+                await ProcessRunner.RunAsync("ip", ["netns", "delete", name]);
+                Assert.Fail($"teardown left {netns} behind");
+            }
+        }
+
+        Assert.True(containerd.FindLeftovers().IsEmpty, containerd.FindLeftovers().ToString());
+        Assert.Empty(containerd.TeardownProblems);
     }
 
     [Fact]

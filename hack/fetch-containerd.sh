@@ -6,6 +6,8 @@
 #
 # 1.6 comes from bookworm, 1.7 from trixie, 2.x from sid. The mirror URI and its keyring are read
 # at run time from this machine's own apt sources, so no host name lives in the repository.
+# Each package ships containerd, ctr and containerd-shim-runc-v2 (1.x also the v1 shims); runc comes from
+# Debian's runc package (hack/deps.sh).
 # CONTAINERD_CACHE overrides the cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/runwasi-dotnet/containerd).
 set -euo pipefail
 
@@ -22,6 +24,15 @@ dest="$cache_root/$version"
 bin="$dest/usr/bin"
 
 # Fast path: an earlier run left a complete, working unpack behind.
+if [ -f "$dest/.complete" ] && [ -x "$bin/containerd" ] && [ -x "$bin/ctr" ]; then
+  echo "$bin"
+  exit 0
+fi
+
+# One fetch at a time per cache: parallel test runs share the apt lists and the unpacked tree.
+mkdir -p "$cache_root"
+exec 9>"$cache_root/.lock"
+flock 9
 if [ -f "$dest/.complete" ] && [ -x "$bin/containerd" ] && [ -x "$bin/ctr" ]; then
   echo "$bin"
   exit 0
@@ -116,7 +127,7 @@ fi
 "$tmp/usr/bin/ctr" --version >&2
 touch "$tmp/.complete"
 
-# Swap in atomically-enough: concurrent callers each unpack privately, the last rename wins.
+# Replace any incomplete earlier unpack.
 rm -rf "$dest.old"
 [ -e "$dest" ] && mv "$dest" "$dest.old"
 mv "$tmp" "$dest"

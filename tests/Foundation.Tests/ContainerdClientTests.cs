@@ -97,23 +97,23 @@ public sealed class ContainerdClientTests : IClassFixture<ContainerdClientFixtur
         await _containerd.ImportAsync(busybox.TarPath);
         using var client = Connect();
 
-        var image = (await client.Images.GetAsync(new GetImageRequest { Name = busybox.Name })).Image;
-        var manifestDescriptor = await ResolveManifestAsync(client, image.Target);
-        Assert.Equal(busybox.ManifestDigest, manifestDescriptor.Digest);
+        var manifest = await client.GetImageManifestAsync(busybox.Name, new Platform { Os = "linux", Architecture = "amd64" });
+        Assert.Equal(busybox.ManifestDigest, manifest.Descriptor.Digest);
 
-        var manifestBytes = await client.Content.ReadBlobAsync(manifestDescriptor.Digest);
-        Assert.Equal(manifestDescriptor.Size, manifestBytes.Length);
-        Assert.Equal(manifestDescriptor.Digest, Sha256Digest(manifestBytes));
+        var manifestBytes = await client.Content.ReadBlobAsync(manifest.Descriptor.Digest);
+        Assert.Equal(manifest.Descriptor.Size, manifestBytes.Length);
+        Assert.Equal(manifest.Descriptor.Digest, Sha256Digest(manifestBytes));
+        using (var raw = JsonDocument.Parse(manifestBytes))
+        {
+            Assert.Equal(OciMediaTypes.ImageManifest, raw.RootElement.GetProperty("mediaType").GetString());
+        }
 
-        using var manifest = JsonDocument.Parse(manifestBytes);
-        Assert.Equal("application/vnd.oci.image.manifest.v1+json", manifest.RootElement.GetProperty("mediaType").GetString());
-        var configDescriptor = manifest.RootElement.GetProperty("config");
-        Assert.Equal("application/vnd.oci.image.config.v1+json", configDescriptor.GetProperty("mediaType").GetString());
-        var layers = manifest.RootElement.GetProperty("layers").EnumerateArray().ToList();
+        Assert.Equal("application/vnd.oci.image.config.v1+json", manifest.Config.MediaType);
+        var layers = manifest.Layers;
         Assert.NotEmpty(layers);
-        Assert.All(layers, l => Assert.StartsWith("application/vnd.oci.image.layer.v1.tar", l.GetProperty("mediaType").GetString()));
+        Assert.All(layers, l => Assert.StartsWith("application/vnd.oci.image.layer.v1.tar", l.MediaType));
 
-        var configBytes = await client.Content.ReadBlobAsync(configDescriptor.GetProperty("digest").GetString()!);
+        var configBytes = await client.Content.ReadBlobAsync(manifest.Config.Digest);
         using var config = JsonDocument.Parse(configBytes);
         Assert.Equal("linux", config.RootElement.GetProperty("os").GetString());
         Assert.Equal("amd64", config.RootElement.GetProperty("architecture").GetString());
@@ -122,8 +122,41 @@ public sealed class ContainerdClientTests : IClassFixture<ContainerdClientFixtur
         // Every layer is in the store with the size the manifest claims.
         foreach (var layer in layers)
         {
-            var info = await client.Content.InfoAsync(new ContentInfoRequest { Digest = layer.GetProperty("digest").GetString() });
-            Assert.Equal(layer.GetProperty("size").GetInt64(), info.Info.Size);
+            var info = await client.Content.InfoAsync(new ContentInfoRequest { Digest = layer.Digest });
+            Assert.Equal(layer.Size, info.Info.Size);
+        }
+    }
+
+    [Fact]
+    public async Task Image_index_resolves_to_the_manifest_for_the_requested_platform()
+    {
+        var busybox = await TestImages.BuildBusyboxAsync();
+        await _containerd.ImportAsync(busybox.TarPath);
+        using var client = Connect();
+        var amd64 = (await client.GetImageManifestAsync(busybox.Name)).Descriptor;
+        var index = Encoding.UTF8.GetBytes($$$"""
+            {"schemaVersion":2,"mediaType":"{{{OciMediaTypes.ImageIndex}}}","manifests":[
+              {"mediaType":"{{{OciMediaTypes.ImageManifest}}}","digest":"sha256:{{{new string('1', 64)}}}","size":1,"platform":{"os":"linux","architecture":"arm64"}},
+              {"mediaType":"{{{OciMediaTypes.ImageManifest}}}","digest":"{{{amd64.Digest}}}","size":{{{amd64.Size}}},"platform":{"os":"linux","architecture":"amd64"}}]}
+            """);
+        var name = "example.com/client-tests/index:" + Guid.NewGuid().ToString("N")[..8];
+
+        await using var lease = await ContainerdLease.CreateAsync(client, expiresAfter: TimeSpan.FromMinutes(10));
+        var indexDigest = await lease.Client.Content.WriteBlobAsync(index);
+        await client.Images.CreateAsync(new CreateImageRequest
+        {
+            Image = new Image { Name = name, Target = new ContentDescriptor { MediaType = OciMediaTypes.ImageIndex, Digest = indexDigest, Size = index.Length } },
+        });
+        try
+        {
+            var picked = await client.GetImageManifestAsync(name, new Platform { Os = "linux", Architecture = "amd64" });
+            Assert.Equal(amd64.Digest, picked.Descriptor.Digest);
+            Assert.NotEmpty(picked.Layers);
+            await Assert.ThrowsAsync<InvalidDataException>(() => client.GetImageManifestAsync(name, new Platform { Os = "wasip1", Architecture = "wasm" }));
+        }
+        finally
+        {
+            await client.Images.DeleteAsync(new DeleteImageRequest { Name = name });
         }
     }
 
@@ -302,23 +335,6 @@ public sealed class ContainerdClientTests : IClassFixture<ContainerdClientFixtur
         }
 
         throw new InvalidOperationException($"process {pid} has no pids cgroup: {File.ReadAllText($"/proc/{pid}/cgroup")}");
-    }
-
-    private static async Task<ContentDescriptor> ResolveManifestAsync(ContainerdClient client, ContentDescriptor target)
-    {
-        if (target.MediaType is not ("application/vnd.oci.image.index.v1+json" or "application/vnd.docker.distribution.manifest.list.v2+json"))
-        {
-            return target;
-        }
-
-        using var index = JsonDocument.Parse(await client.Content.ReadBlobAsync(target.Digest));
-        var manifest = index.RootElement.GetProperty("manifests").EnumerateArray().First();
-        return new ContentDescriptor
-        {
-            MediaType = manifest.GetProperty("mediaType").GetString(),
-            Digest = manifest.GetProperty("digest").GetString(),
-            Size = manifest.GetProperty("size").GetInt64(),
-        };
     }
 
     private static string? ContainerOf(Google.Protobuf.IMessage? payload) => payload switch

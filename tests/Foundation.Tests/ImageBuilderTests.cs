@@ -174,6 +174,28 @@ public sealed class ImageBuilderTests : IDisposable
         Assert.Empty(Directory.EnumerateFileSystemEntries(isDirectory));
     }
 
+    [Theory]
+    [InlineData("755", 0b111_101_101)]
+    [InlineData("0644", 0b110_100_100)]
+    [InlineData("1777", 0b1_111_111_111)]
+    public void OctalModesParse(string text, int expected) => Assert.Equal((UnixFileMode)expected, Modes.ParseOctal(text));
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("999")]
+    [InlineData("17777")]
+    [InlineData("rwx")]
+    public void BadModesAreRejectedNamingTheText(string text) =>
+        Assert.Contains($"'{text}'", Assert.Throws<FormatException>(() => Modes.ParseOctal(text)).Message);
+
+    [Fact]
+    public void LayerRejectsDuplicatePathsAndEscapingPaths()
+    {
+        Assert.Throws<ArgumentException>(() => new FilesystemLayer([LayerEntry.Directory("a"), LayerEntry.Symlink("/a/", "b")]));
+        Assert.Throws<ArgumentException>(() => LayerEntry.Directory("a/../../etc"));
+        Assert.Throws<ArgumentException>(() => LayerEntry.Directory("/"));
+    }
+
     [Fact]
     public async Task CliReportsAMissingInputOnStderrWithNonZeroExit()
     {

@@ -19,22 +19,15 @@ public static class Modes
     /// <exception cref="FormatException">The text is not an octal mode.</exception>
     public static UnixFileMode ParseOctal(string text)
     {
-        try
+        if (text.Length is 0 or > 5 || text.Any(c => c is < '0' or > '7'))
         {
-            var value = Convert.ToInt32(text, 8);
-            if (value is < 0 or > 0b111_111_111_111)
-            {
-                throw new FormatException($"mode '{text}' is out of range");
-            }
-            return (UnixFileMode)value;
+            throw new FormatException($"mode '{text}' is not an octal number such as 755");
         }
-        catch (ArgumentException)
+        var value = Convert.ToInt32(text, 8);
+        if (value > 0b111_111_111_111)
         {
-            throw new FormatException($"mode '{text}' is not an octal number");
+            throw new FormatException($"mode '{text}' is out of range (at most 7777)");
         }
-        catch (OverflowException)
-        {
-            throw new FormatException($"mode '{text}' is out of range");
-        }
+        return (UnixFileMode)value;
     }
 }

@@ -41,9 +41,18 @@ public sealed class FrameReader
             return FrameReadResult.Incomplete;
         }
 
-        Span<byte> raw = stackalloc byte[FrameHeader.Size];
-        buffer.Slice(0, FrameHeader.Size).CopyTo(raw);
-        header = FrameHeader.Read(raw);
+        ReadOnlySpan<byte> first = buffer.FirstSpan;
+        if (first.Length >= FrameHeader.Size)
+        {
+            header = FrameHeader.Read(first);
+        }
+        else
+        {
+            // The header straddles segments: the only case that copies, and only 10 bytes.
+            Span<byte> raw = stackalloc byte[FrameHeader.Size];
+            buffer.Slice(0, FrameHeader.Size).CopyTo(raw);
+            header = FrameHeader.Read(raw);
+        }
 
         if (header.Length > _maxDataLength)
         {

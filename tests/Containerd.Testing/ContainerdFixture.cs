@@ -35,6 +35,48 @@ public partial class ContainerdFixture : IAsyncLifetime, IAsyncDisposable
         WorkDir = Path.Combine(options.TempRoot, "ctrd-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4)));
     }
 
+    // Adopts the folder of an instance whose test process died, so the ordinary teardown can clean it.
+    private ContainerdFixture(string staleWorkDir)
+    {
+        Options = new ContainerdOptions { Version = "1.6" };
+        Namespace = "t-stale";
+        WorkDir = staleWorkDir;
+    }
+
+    /// <summary>
+    /// Tears down what earlier runs left in <paramref name="tempRoot"/> when their test process was killed before
+    /// teardown could run: folders named ctrd-* whose containerd is gone and that have been idle for
+    /// <paramref name="idleFor"/>. Starting a fixture does this for the default temp root.
+    /// </summary>
+    /// <param name="tempRoot">Where fixture folders live (default /tmp).</param>
+    /// <param name="idleFor">How long a folder must have been untouched (default 10 minutes).</param>
+    /// <returns>The folders that were cleaned.</returns>
+    public static async Task<IReadOnlyList<string>> ReapStaleAsync(string tempRoot = "/tmp", TimeSpan? idleFor = null)
+    {
+        var reaped = new List<string>();
+        var cutoff = DateTime.UtcNow - (idleFor ?? TimeSpan.FromMinutes(10));
+        foreach (var dir in Directory.EnumerateDirectories(tempRoot, "ctrd-*"))
+        {
+            var touched = new[] { dir, Path.Combine(dir, "containerd.log"), Path.Combine(dir, "config.toml") }
+                .Select(p => File.Exists(p) || Directory.Exists(p) ? File.GetLastWriteTimeUtc(p) : DateTime.MinValue)
+                .Max();
+            if (touched > cutoff || ContainerdRunsFrom(dir))
+            {
+                continue;
+            }
+            var stale = new ContainerdFixture(dir);
+            await stale.DisposeAsync().ConfigureAwait(false);
+            reaped.Add(dir);
+        }
+        return reaped;
+    }
+
+    private static bool ContainerdRunsFrom(string dir)
+    {
+        var config = Path.Combine(dir, "config.toml");
+        return HostScanner.FindProcesses(dir, null).Any(p => p.Description.Contains("--config " + config, StringComparison.Ordinal));
+    }
+
     /// <summary>Starts a private containerd and returns it once its socket answers.</summary>
     /// <param name="options">What to start; null takes the defaults from the environment.</param>
     /// <param name="cancellationToken">Cancels the start (the partial instance is torn down).</param>
@@ -217,6 +259,7 @@ public partial class ContainerdFixture : IAsyncLifetime, IAsyncDisposable
             throw new InvalidOperationException("this containerd is already started");
         }
         BinDir = await ContainerdBinaries.GetBinDirAsync(Version, cancellationToken).ConfigureAwait(false);
+        await ReapStaleOnceAsync(Options.TempRoot).ConfigureAwait(false);
         Directory.CreateDirectory(WorkDir);
         Directory.CreateDirectory(RootDir);
         Directory.CreateDirectory(StateDir);
@@ -268,6 +311,24 @@ public partial class ContainerdFixture : IAsyncLifetime, IAsyncDisposable
         RegisterExitCleanup();
 
         await WaitUntilServingAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static int _reaped;
+
+    private static async Task ReapStaleOnceAsync(string tempRoot)
+    {
+        // Once per test process is enough: stale folders come from processes that died before this one started.
+        if (Interlocked.Exchange(ref _reaped, 1) == 0)
+        {
+            try
+            {
+                await ReapStaleAsync(tempRoot).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Someone else's folder, or one vanishing while we looked: not this fixture's problem.
+            }
+        }
     }
 
     private async Task WaitUntilServingAsync(CancellationToken cancellationToken)

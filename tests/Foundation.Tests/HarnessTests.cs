@@ -125,6 +125,34 @@ public sealed class HarnessTests
     }
 
     [Fact]
+    public async Task Reaper_cleans_an_instance_whose_test_process_died_before_teardown()
+    {
+        var busybox = await TestImages.BuildBusyboxAsync();
+        // A private temp root, so the reaper cannot touch instances of tests running in parallel.
+        var tempRoot = Directory.CreateTempSubdirectory("reap-").FullName;
+        var containerd = await ContainerdFixture.StartAsync(new ContainerdOptions { TempRoot = tempRoot });
+        try
+        {
+            await containerd.ImportAsync(busybox.TarPath);
+            await containerd.RunCtrAsync("run", "-d", busybox.Name, "abandoned", "sleep", "600");
+            // What a killed test host leaves: containerd gone, shim and container still running, rootfs mounted.
+            System.Diagnostics.Process.GetProcessById(containerd.Pid).Kill();
+            await Task.Delay(200);
+            Assert.NotEmpty(containerd.FindLeftovers().Processes);
+
+            var reaped = await ContainerdFixture.ReapStaleAsync(tempRoot, TimeSpan.Zero);
+
+            Assert.Equal([containerd.WorkDir], reaped);
+            Assert.True(containerd.FindLeftovers().IsEmpty, containerd.FindLeftovers().ToString());
+        }
+        finally
+        {
+            await containerd.DisposeAsync();
+            Directory.Delete(tempRoot, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Failing_ctr_command_reports_its_output_and_the_log_tail()
     {
         await using var containerd = await ContainerdFixture.StartAsync();

@@ -73,7 +73,6 @@ public static class ContainerdConfig
     private static void AppendCri(StringBuilder sb, ContainerdOptions options, string workDir, Func<string, string> table)
     {
         var cniConf = Path.Combine(workDir, "cni", "net.d");
-        Directory.CreateDirectory(cniConf);
         string runtimesPrefix;
         if (options.IsV2)
         {

@@ -263,6 +263,8 @@ public partial class ContainerdFixture : IAsyncLifetime, IAsyncDisposable
         Directory.CreateDirectory(WorkDir);
         Directory.CreateDirectory(RootDir);
         Directory.CreateDirectory(StateDir);
+        // CRI reads CNI network configs from here (empty unless a test writes one): never the host's /etc/cni.
+        Directory.CreateDirectory(Path.Combine(WorkDir, "cni", "net.d"));
         await File.WriteAllTextAsync(
             ConfigPath, ContainerdConfig.Render(Options, RootDir, StateDir, Address, WorkDir), cancellationToken).ConfigureAwait(false);
 

@@ -32,6 +32,18 @@ public sealed class ContainerdClientTests : IClassFixture<ContainerdClientFixtur
 
     [Fact]
     [Trait("Tier", "Smoke")]
+    public async Task Version_names_the_containerd_behind_the_socket()
+    {
+        using var client = Connect();
+
+        var version = await client.Version.VersionAsync(new Google.Protobuf.WellKnownTypes.Empty());
+
+        Assert.NotEmpty(version.Version);
+        Assert.Contains(" " + version.Version.TrimStart('v') + " ", _containerd.BinaryVersion + " ");
+    }
+
+    [Fact]
+    [Trait("Tier", "Smoke")]
     public async Task Namespaces_are_created_listed_labelled_and_deleted()
     {
         using var client = Connect();

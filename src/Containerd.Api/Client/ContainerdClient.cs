@@ -10,6 +10,7 @@ using LeasesApi = Containerd.Services.Leases.V1.Leases;
 using NamespacesApi = Containerd.Services.Namespaces.V1.Namespaces;
 using SnapshotsApi = Containerd.Services.Snapshots.V1.Snapshots;
 using TasksApi = Containerd.Services.Tasks.V1.Tasks;
+using VersionApi = Containerd.Services.Version.V1.Version;
 
 namespace Containerd.Api.Client;
 
@@ -55,6 +56,7 @@ public sealed class ContainerdClient : IDisposable
         Snapshots = new SnapshotsApi.SnapshotsClient(CallInvoker);
         Events = new EventsApi.EventsClient(CallInvoker);
         Namespaces = new NamespacesApi.NamespacesClient(CallInvoker);
+        Version = new VersionApi.VersionClient(CallInvoker);
     }
 
     /// <summary>The socket this client's connection goes to, when known.</summary>
@@ -95,6 +97,9 @@ public sealed class ContainerdClient : IDisposable
 
     /// <summary>Namespaces (containerd.services.namespaces.v1).</summary>
     public NamespacesApi.NamespacesClient Namespaces { get; }
+
+    /// <summary>containerd's version and revision (containerd.services.version.v1).</summary>
+    public VersionApi.VersionClient Version { get; }
 
     /// <summary>A view of this client that works in another namespace, sharing the connection.</summary>
     public ContainerdClient WithNamespace(string @namespace)

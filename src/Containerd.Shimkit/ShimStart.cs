@@ -39,17 +39,21 @@ internal static class ShimStart
                 Thread.Sleep(20);
                 continue;
             }
-            using (listener)
+            try
             {
-                try
-                {
-                    SpawnServer(flags, bundle, listener);
-                }
-                catch
-                {
-                    TryDelete(path);
-                    throw;
-                }
+                SpawnServer(flags, bundle, listener);
+            }
+            catch
+            {
+                TryDelete(path);
+                throw;
+            }
+            finally
+            {
+                // Close only our copy of the descriptor: Socket.Dispose would unlink the socket file the server
+                // (which holds the listener as fd 3) is serving on.
+                listener.SafeHandle.Dispose();
+                GC.SuppressFinalize(listener);
             }
             return Finish(bundle, address);
         }

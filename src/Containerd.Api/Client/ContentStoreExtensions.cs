@@ -46,7 +46,7 @@ public static class ContentStoreExtensions
     /// <param name="data">The blob.</param>
     /// <param name="labels">Labels to store on the blob, e.g. <c>containerd.io/gc.ref.content.*</c>.</param>
     /// <param name="reference">The ingest ref; concurrent writers of the same ref are refused by containerd. <c>null</c> picks a unique one.</param>
-    /// <param name="cancellationToken">Cancels the write; the ingest is aborted.</param>
+    /// <param name="cancellationToken">Cancels the write; a failed or cancelled ingest is aborted.</param>
     /// <returns>The blob's digest (<c>sha256:…</c>).</returns>
     public static async Task<string> WriteBlobAsync(
         this ContentApi.ContentClient content,
@@ -71,8 +71,9 @@ public static class ContentStoreExtensions
                 await UpdateLabelsAsync(content, digest, labelMap, cancellationToken).ConfigureAwait(false);
             }
         }
-        catch (OperationCanceledException)
+        catch
         {
+            // A half-written ingest would otherwise linger under this ref (containerd keeps it for resuming).
             await AbortQuietlyAsync(content, reference).ConfigureAwait(false);
             throw;
         }

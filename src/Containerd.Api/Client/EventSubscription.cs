@@ -125,13 +125,12 @@ public sealed class EventSubscription : IAsyncEnumerable<Envelope>, IAsyncDispos
 
     private async Task WaitForMarkerAsync(ContainerdClient client, string markerTopic, CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var publish = new PublishRequest { Topic = markerTopic, Event = Any.Pack(new Empty()) };
 
         // The subscribe request may not have reached containerd when the first marker is
         // published, so keep publishing until one arrives. Events before the marker are
         // dropped: the caller has not acted yet, so they cannot be the caller's.
-        var next = _call.ResponseStream.MoveNext(timeout.Token);
+        var next = _call.ResponseStream.MoveNext(cancellationToken);
         while (true)
         {
             await client.Events.PublishAsync(publish, cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -152,7 +151,7 @@ public sealed class EventSubscription : IAsyncEnumerable<Envelope>, IAsyncDispos
                 return;
             }
 
-            next = _call.ResponseStream.MoveNext(timeout.Token);
+            next = _call.ResponseStream.MoveNext(cancellationToken);
         }
     }
 }

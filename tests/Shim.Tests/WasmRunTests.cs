@@ -71,6 +71,7 @@ public sealed class WasmRunTests(WasmShimFixture fx)
     public async Task Detached_container_is_killed_and_its_task_goes_away()
     {
         var id = WasmShimFixture.NewId("detached");
+        using var events = StartEvents();
         try
         {
             await fx.Containerd.RunCtrAsync("run", "-d", "--runtime", WasmShimFixture.Runtime, fx.DemoImage, id, Demo, "daemon");
@@ -78,8 +79,18 @@ public sealed class WasmRunTests(WasmShimFixture fx)
             Assert.Contains("RUNNING", await TaskLineAsync(id));
             await fx.Containerd.RunCtrAsync("task", "kill", "-s", "SIGKILL", id);
             await WaitUntilAsync(async () => (await TaskLineAsync(id)).Contains("STOPPED"), "task STOPPED");
-            var delete = await fx.Containerd.CtrAsync("task", "delete", id);
-            Assert.Equal(137, delete.ExitCode);
+            // ctr task delete does not pass the status on; containerd's /tasks/exit event carries it.
+            string? exit = null;
+            await WaitUntilAsync(() =>
+            {
+                lock (events.Lines)
+                {
+                    exit = events.Lines.FirstOrDefault(l => l.Contains("/tasks/exit") && l.Contains(id));
+                }
+                return Task.FromResult(exit is not null);
+            }, "a /tasks/exit event");
+            Assert.Contains("\"exit_status\":137", exit);
+            await fx.Containerd.RunCtrAsync("task", "delete", id);
             Assert.DoesNotContain(id, await fx.Containerd.RunCtrAsync("task", "ls"));
             Assert.False(Directory.Exists($"/proc/{pid}/fd"));
         }

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Containerd.Api.Client;
 using Containerd.Events;
+using Containerd.Services.Content.V1;
 using Containerd.Services.Images.V1;
 using Containerd.Services.Leases.V1;
 using Containerd.Services.Namespaces.V1;
@@ -225,6 +226,35 @@ public sealed class ContainerdClientTests : IClassFixture<ContainerdClientFixtur
         await client.Content.DeleteAsync(new Containerd.Services.Content.V1.DeleteContentRequest { Digest = digest });
         var error = await Assert.ThrowsAsync<RpcException>(async () => await client.Content.ReadBlobAsync(digest));
         Assert.Equal(StatusCode.NotFound, error.StatusCode);
+    }
+
+    [Fact]
+    public async Task Blob_write_to_a_ref_another_writer_holds_is_refused_without_aborting_that_ingest()
+    {
+        using var client = Connect();
+        await using var lease = await ContainerdLease.CreateAsync(client, expiresAfter: TimeSpan.FromMinutes(10));
+        var reference = "cl-held-" + Guid.NewGuid().ToString("N")[..8];
+        var data = RandomNumberGenerator.GetBytes(4096);
+
+        using (var holder = lease.Client.Content.Write())
+        {
+            await holder.RequestStream.WriteAsync(new WriteContentRequest { Action = WriteAction.Stat, Ref = reference, Total = data.Length });
+            Assert.True(await holder.ResponseStream.MoveNext(CancellationToken.None));
+            await holder.RequestStream.WriteAsync(new WriteContentRequest
+            {
+                Action = WriteAction.Write, Ref = reference, Data = Google.Protobuf.ByteString.CopyFrom(data, 0, 100),
+            });
+            Assert.True(await holder.ResponseStream.MoveNext(CancellationToken.None));
+
+            await Assert.ThrowsAsync<RpcException>(() => lease.Client.Content.WriteBlobAsync(data, reference: reference));
+
+            var status = await client.Content.StatusAsync(new StatusRequest { Ref = reference });
+            Assert.Equal(100, status.Status.Offset);
+        }
+
+        // The ingest survives its writer (containerd keeps it for resuming), so a later write resumes and completes it.
+        var digest = await lease.Client.Content.WriteBlobAsync(data, reference: reference);
+        Assert.Equal(data, await client.Content.ReadBlobAsync(digest));
     }
 
     [Fact]

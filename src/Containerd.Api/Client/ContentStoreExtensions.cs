@@ -71,12 +71,6 @@ public static class ContentStoreExtensions
                 await UpdateLabelsAsync(content, digest, labelMap, cancellationToken).ConfigureAwait(false);
             }
         }
-        catch
-        {
-            // A half-written ingest would otherwise linger under this ref (containerd keeps it for resuming).
-            await AbortQuietlyAsync(content, reference).ConfigureAwait(false);
-            throw;
-        }
 
         return digest;
     }
@@ -122,38 +116,51 @@ public static class ContentStoreExtensions
             Expected = digest,
         }, cancellationToken).ConfigureAwait(false);
 
-        var offset = status.Offset;
-        if (offset > total)
+        // From here the ingest is ours. A half-written one would linger under this ref (containerd keeps
+        // it for resuming), so abort it on any failure. Not before: a STAT refused because another writer
+        // holds the ref must not abort that writer's ingest.
+        try
         {
-            throw new InvalidDataException($"ingest {reference} already holds {offset} bytes, more than the blob's {total}");
-        }
-
-        while (offset < total)
-        {
-            var length = (int)Math.Min(WriteChunkSize, total - offset);
-            var written = await ExchangeAsync(call, new WriteContentRequest
+            var offset = status.Offset;
+            if (offset > total)
             {
-                Action = WriteAction.Write,
+                throw new InvalidDataException($"ingest {reference} already holds {offset} bytes, more than the blob's {total}");
+            }
+
+            while (offset < total)
+            {
+                var length = (int)Math.Min(WriteChunkSize, total - offset);
+                var written = await ExchangeAsync(call, new WriteContentRequest
+                {
+                    Action = WriteAction.Write,
+                    Ref = reference,
+                    Offset = offset,
+                    Data = ByteString.CopyFrom(data.Span.Slice((int)offset, length)),
+                }, cancellationToken).ConfigureAwait(false);
+                offset = written.Offset;
+            }
+
+            var commit = new WriteContentRequest
+            {
+                Action = WriteAction.Commit,
                 Ref = reference,
                 Offset = offset,
-                Data = ByteString.CopyFrom(data.Span.Slice((int)offset, length)),
-            }, cancellationToken).ConfigureAwait(false);
-            offset = written.Offset;
+                Total = total,
+                Expected = digest,
+            };
+            commit.Labels.Add(labels);
+            var committed = await ExchangeAsync(call, commit, cancellationToken).ConfigureAwait(false);
+            if (!string.Equals(committed.Digest, digest, StringComparison.Ordinal))
+            {
+                throw new InvalidDataException($"ingest {reference} committed as {committed.Digest}, expected {digest}");
+            }
         }
-
-        var commit = new WriteContentRequest
+        catch
         {
-            Action = WriteAction.Commit,
-            Ref = reference,
-            Offset = offset,
-            Total = total,
-            Expected = digest,
-        };
-        commit.Labels.Add(labels);
-        var committed = await ExchangeAsync(call, commit, cancellationToken).ConfigureAwait(false);
-        if (!string.Equals(committed.Digest, digest, StringComparison.Ordinal))
-        {
-            throw new InvalidDataException($"ingest {reference} committed as {committed.Digest}, expected {digest}");
+            // End our stream first so containerd releases its writer on the ref before the abort.
+            call.Dispose();
+            await AbortQuietlyAsync(content, reference).ConfigureAwait(false);
+            throw;
         }
 
         await call.RequestStream.CompleteAsync().ConfigureAwait(false);

@@ -8,7 +8,8 @@ namespace Containerd.Shimkit.Tasks;
 /// The container's stdio, opened from the paths containerd sends (usually FIFOs it created). Opening must never
 /// block on a missing peer: stdin is opened read-only and non-blocking (then made blocking for the program);
 /// stdout and stderr read-write, which counts as a reader so the open returns at once and writes never fail
-/// with EPIPE while containerd is not reading yet.
+/// with EPIPE while containerd is not reading yet. A <c>file://</c> URI (what <c>ctr run --log-uri file://…</c>
+/// sends for stdout and stderr) is a log file, created if missing and appended to.
 /// </summary>
 internal sealed class StdioFiles : IDisposable
 {
@@ -54,7 +55,8 @@ internal sealed class StdioFiles : IDisposable
         {
             return null;
         }
-        var fd = Libc.Open(path, flags | Libc.O_CLOEXEC, 0);
+        (path, flags) = ParseUri(path, flags, name);
+        var fd = Libc.Open(path, flags | Libc.O_CLOEXEC, 0b110_100_000 /* 0640 */);
         if (fd < 0)
         {
             var errno = Marshal.GetLastPInvokeError();
@@ -74,5 +76,32 @@ internal sealed class StdioFiles : IDisposable
             }
         }
         return handle;
+    }
+
+    /// <summary>
+    /// A bare path or <c>fifo://</c> is a FIFO containerd created; <c>file://</c> a log file (stdout/stderr only);
+    /// <c>binary://</c> (a logging program) is not supported yet.
+    /// </summary>
+    private static (string Path, int Flags) ParseUri(string path, int flags, string name)
+    {
+        const string fifo = "fifo://", file = "file://";
+        if (path.StartsWith(fifo, StringComparison.Ordinal))
+        {
+            return (path[fifo.Length..], flags);
+        }
+        if (path.StartsWith(file, StringComparison.Ordinal) && name != "stdin")
+        {
+            var logPath = Uri.UnescapeDataString(path[file.Length..]);
+            if (Path.GetDirectoryName(logPath) is { Length: > 0 } dir)
+            {
+                Directory.CreateDirectory(dir);
+            }
+            return (logPath, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_APPEND);
+        }
+        if (path.Contains("://", StringComparison.Ordinal))
+        {
+            throw new ShimException(StatusCode.Unimplemented, $"{name} {path}: only FIFO paths and file:// URIs are supported");
+        }
+        return (path, flags);
     }
 }

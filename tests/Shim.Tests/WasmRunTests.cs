@@ -67,8 +67,10 @@ public sealed class WasmRunTests(WasmShimFixture fx)
         Assert.DoesNotContain(id, await fx.Containerd.RunCtrAsync("task", "ls"));
     }
 
-    [Fact]
-    public async Task Detached_container_is_killed_and_its_task_goes_away()
+    [Theory]
+    [InlineData("SIGKILL", 137)]
+    [InlineData("SIGTERM", 143)]
+    public async Task Detached_container_is_killed_and_its_task_goes_away(string signal, int status)
     {
         var id = WasmShimFixture.NewId("detached");
         using var events = StartEvents();
@@ -77,7 +79,7 @@ public sealed class WasmRunTests(WasmShimFixture fx)
             await fx.Containerd.RunCtrAsync("run", "-d", "--runtime", WasmShimFixture.Runtime, fx.DemoImage, id, Demo, "daemon");
             var pid = await WaitForPidAsync(id);
             Assert.Contains("RUNNING", await TaskLineAsync(id));
-            await fx.Containerd.RunCtrAsync("task", "kill", "-s", "SIGKILL", id);
+            await fx.Containerd.RunCtrAsync("task", "kill", "-s", signal, id);
             await WaitUntilAsync(async () => (await TaskLineAsync(id)).Contains("STOPPED"), "task STOPPED");
             // ctr task delete does not pass the status on; containerd's /tasks/exit event carries it.
             string? exit = null;
@@ -89,7 +91,7 @@ public sealed class WasmRunTests(WasmShimFixture fx)
                 }
                 return Task.FromResult(exit is not null);
             }, "a /tasks/exit event");
-            Assert.Contains("\"exit_status\":137", exit);
+            Assert.Contains($"\"exit_status\":{status}", exit);
             await fx.Containerd.RunCtrAsync("task", "delete", id);
             Assert.DoesNotContain(id, await fx.Containerd.RunCtrAsync("task", "ls"));
             Assert.False(Directory.Exists($"/proc/{pid}/fd"));

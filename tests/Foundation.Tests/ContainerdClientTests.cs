@@ -246,7 +246,9 @@ public sealed class ContainerdClientTests : IClassFixture<ContainerdClientFixtur
             });
             Assert.True(await holder.ResponseStream.MoveNext(CancellationToken.None));
 
-            await Assert.ThrowsAsync<RpcException>(() => lease.Client.Content.WriteBlobAsync(data, reference: reference));
+            // Refused after waiting ContentStoreExtensions.LockedRefPatience for the holder to let go.
+            var refused = await Assert.ThrowsAsync<RpcException>(() => lease.Client.Content.WriteBlobAsync(data, reference: reference));
+            Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
 
             var status = await client.Content.StatusAsync(new StatusRequest { Ref = reference });
             Assert.Equal(100, status.Status.Offset);

@@ -15,6 +15,9 @@ public static class ContentStoreExtensions
     /// <summary>Bytes sent per WRITE message; well under containerd's message size limit.</summary>
     public const int WriteChunkSize = 1024 * 1024;
 
+    /// <summary>How long a write waits for an ingest ref another writer holds before giving up with <c>Unavailable</c>.</summary>
+    public static readonly TimeSpan LockedRefPatience = TimeSpan.FromSeconds(3);
+
     /// <summary>Reads the blob with <paramref name="digest"/> completely into memory.</summary>
     /// <exception cref="RpcException">With <see cref="StatusCode.NotFound"/> when the blob is not in the store.</exception>
     /// <exception cref="InvalidDataException">When containerd returns chunks out of order.</exception>
@@ -62,7 +65,7 @@ public static class ContentStoreExtensions
 
         try
         {
-            await WriteIngestAsync(content, reference, digest, data, labelMap, cancellationToken).ConfigureAwait(false);
+            await WriteWhenUnlockedAsync(content, reference, digest, data, labelMap, cancellationToken).ConfigureAwait(false);
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists)
         {
@@ -94,6 +97,33 @@ public static class ContentStoreExtensions
 
         var response = await content.UpdateAsync(new UpdateRequest { Info = info, UpdateMask = mask }, cancellationToken: cancellationToken).ConfigureAwait(false);
         return response.Info;
+    }
+
+    // containerd refuses a ref another writer holds with Unavailable ("ref ... locked"), and keeps it
+    // locked for a moment after that writer's stream ends, so wait a little as containerd's own client does.
+    private static async Task WriteWhenUnlockedAsync(
+        ContentApi.ContentClient content,
+        string reference,
+        string digest,
+        ReadOnlyMemory<byte> data,
+        Dictionary<string, string> labels,
+        CancellationToken cancellationToken)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        var delay = TimeSpan.FromMilliseconds(16);
+        while (true)
+        {
+            try
+            {
+                await WriteIngestAsync(content, reference, digest, data, labels, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && waited.Elapsed < LockedRefPatience)
+            {
+                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromMilliseconds(500).Ticks));
+            }
+        }
     }
 
     private static async Task WriteIngestAsync(

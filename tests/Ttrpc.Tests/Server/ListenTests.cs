@@ -1,0 +1,70 @@
+using System.Net.Sockets;
+using Ttrpc.Tests.Echo;
+
+namespace Ttrpc.Tests.Server;
+
+public class ListenTests
+{
+    [Fact]
+    public async Task Serves_a_socket_that_is_already_listening_as_a_shim_inherits_fd_3()
+    {
+        string dir = Directory.CreateTempSubdirectory("ttrpc-fd-").FullName;
+        string path = Path.Combine(dir, "inherited.sock");
+        try
+        {
+            var listening = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            listening.Bind(new UnixDomainSocketEndPoint(path));
+            listening.Listen(16);
+            // Rewrap the raw descriptor, exactly as a shim does with fd 3.
+            var inherited = new Socket(new SafeSocketHandle(listening.SafeHandle.DangerousGetHandle(), ownsHandle: true));
+            GC.SuppressFinalize(listening.SafeHandle);
+
+            await using var server = new TtrpcServer();
+            Echo.Echo.BindService(server.Binder, new EchoService());
+            server.Listen(inherited);
+            await server.StartAsync();
+            await using var channel = new TtrpcChannel(path);
+
+            var response = await new Echo.Echo.EchoClient(channel.CreateCallInvoker()).EchoAsync(new EchoRequest { Text = "fd" });
+
+            Assert.Equal("fd", response.Text);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_stale_socket_file_is_replaced_but_a_live_one_is_refused()
+    {
+        string dir = Directory.CreateTempSubdirectory("ttrpc-stale-").FullName;
+        string path = Path.Combine(dir, "ttrpc.sock");
+        try
+        {
+            // What a crashed server leaves behind: a socket file nobody listens on. (.NET unlinks the
+            // file when a bound socket is disposed, so bind elsewhere and move the file into place.)
+            using (var dead = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+            {
+                string elsewhere = Path.Combine(dir, "dead.sock");
+                dead.Bind(new UnixDomainSocketEndPoint(elsewhere));
+                File.Move(elsewhere, path);
+            }
+
+            Assert.True(File.Exists(path));
+            await using var first = new TtrpcServer();
+            first.Listen(path);
+            await first.StartAsync();
+
+            await using var second = new TtrpcServer();
+            Assert.Throws<IOException>(() => second.Listen(path));
+
+            await first.ShutdownAsync();
+            Assert.False(File.Exists(path));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}

@@ -20,7 +20,7 @@ public sealed class WasmtimeEngine : IEngine, IDisposable
     public void CanHandle(RuntimeContext ctx)
     {
         var entrypoint = ctx.Entrypoint;
-        _engine ??= new Engine();
+        _engine ??= CompilationCache.CreateEngine();
         try
         {
             _module = Load(_engine, entrypoint);

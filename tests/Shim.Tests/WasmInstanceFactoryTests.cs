@@ -20,6 +20,12 @@ public sealed class WasmInstanceFactoryTests : IAsyncLifetime
 
     private string Rootfs => Path.Combine(_bundle, "rootfs");
 
+    static WasmInstanceFactoryTests()
+    {
+        // Instance processes inherit this process's environment: keep them off the host's compilation cache.
+        Environment.SetEnvironmentVariable("CONTAINERD_SHIM_WASMTIME_CACHE", "off");
+    }
+
     public async Task InitializeAsync()
     {
         _factory = new WasmInstanceFactory<UnusedEngine>(await ShimBinary.PathAsync());

@@ -17,6 +17,8 @@ public sealed class WasmShimFixture : IAsyncLifetime
     /// <summary>The image with the test modules.</summary>
     public const string TestImageName = "localhost/runwasi-dotnet/wasm-shim-tests:latest";
 
+    private readonly string _cacheDir = Directory.CreateTempSubdirectory("wasmtime-cache-").FullName;
+
     /// <summary>The running containerd.</summary>
     public ContainerdFixture Containerd { get; private set; } = null!;
 
@@ -29,7 +31,12 @@ public sealed class WasmShimFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         ShimBinDir = await ShimBinary.DirAsync();
-        Containerd = await ContainerdFixture.StartAsync(new ContainerdOptions { ShimBinDir = ShimBinDir });
+        // The shim's compilation cache goes to a folder of this run, not the host's /var/cache.
+        Containerd = await ContainerdFixture.StartAsync(new ContainerdOptions
+        {
+            ShimBinDir = ShimBinDir,
+            Environment = new Dictionary<string, string> { ["CONTAINERD_SHIM_WASMTIME_CACHE"] = _cacheDir },
+        });
         var demo = await TestImages.BuildDemoAsync();
         await Containerd.ImportAsync(demo.TarPath);
         var wasm = await TestImages.EnsureDemoWasmAsync();
@@ -42,6 +49,7 @@ public sealed class WasmShimFixture : IAsyncLifetime
         {
             await Containerd.DisposeAsync();
         }
+        Directory.Delete(_cacheDir, recursive: true);
     }
 
     /// <summary>A unique container id.</summary>

@@ -22,7 +22,8 @@ public sealed class EventsForwardTests(ContainerdTtrpcFixture containerd) : ICla
     public async Task A_forwarded_TaskExit_comes_out_of_containerds_event_stream()
     {
         using var grpc = new ContainerdClient(containerd.Address, containerd.Namespace);
-        await using var subscription = await EventSubscription.StartAsync(grpc, [EventFilters.Topic("/tasks/exit")]);
+        using var ready = new CancellationTokenSource(Patience);
+        await using var subscription = await EventSubscription.StartAsync(grpc, [EventFilters.Topic("/tasks/exit")], ready.Token);
         await using var channel = new TtrpcChannel(containerd.TtrpcAddress, new TtrpcChannelOptions
         {
             DefaultMetadata = new Metadata { { "containerd-namespace-ttrpc", containerd.Namespace } },
@@ -58,7 +59,8 @@ public sealed class EventsForwardTests(ContainerdTtrpcFixture containerd) : ICla
     public async Task Concurrent_forwards_over_one_connection_all_arrive()
     {
         using var grpc = new ContainerdClient(containerd.Address, containerd.Namespace);
-        await using var subscription = await EventSubscription.StartAsync(grpc, [EventFilters.Topic("/tasks/start")]);
+        using var ready = new CancellationTokenSource(Patience);
+        await using var subscription = await EventSubscription.StartAsync(grpc, [EventFilters.Topic("/tasks/start")], ready.Token);
         await using var channel = new TtrpcChannel(containerd.TtrpcAddress);
         var events = new Events.EventsClient(channel.CreateCallInvoker());
         string prefix = "ttrpc-" + Guid.NewGuid().ToString("N")[..8] + "-";

@@ -15,9 +15,12 @@ public class ListenTests
             var listening = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
             listening.Bind(new UnixDomainSocketEndPoint(path));
             listening.Listen(16);
-            // Rewrap the raw descriptor, exactly as a shim does with fd 3.
+            // Rewrap the raw descriptor, exactly as a shim does with fd 3. The new wrapper is the only
+            // owner from now on: neither the old Socket nor its handle may ever close the descriptor,
+            // or a later close would hit whatever socket reuses the number in a parallel test.
             var inherited = new Socket(new SafeSocketHandle(listening.SafeHandle.DangerousGetHandle(), ownsHandle: true));
-            GC.SuppressFinalize(listening.SafeHandle);
+            listening.SafeHandle.SetHandleAsInvalid();
+            GC.SuppressFinalize(listening);
 
             await using var server = new TtrpcServer();
             Echo.Echo.BindService(server.Binder, new EchoService());

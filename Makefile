@@ -82,7 +82,8 @@ uninstall:
 test: build test-image containerd test-unit test-full test-smoke test-newcomer
 
 TEST_ENV = OUT=$(OUT) SHIM_BIN_DIR=$(TEST_PREFIX)/bin
-TEST_FLAGS = $(DOTNET_FLAGS) --no-build --logger "console;verbosity=normal"
+# -m:1: one test project at a time; in parallel, their private containerds compete for 2 cores and time out.
+TEST_FLAGS = $(DOTNET_FLAGS) -m:1 --no-build --logger "console;verbosity=normal"
 
 test-unit:
 	$(DOTNET) test RunwasiDotnet.slnx $(TEST_FLAGS) --filter "Category!=Integration"

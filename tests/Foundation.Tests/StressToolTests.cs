@@ -1,0 +1,161 @@
+using System.Text.Json;
+using Containerd.Testing;
+using Stress;
+using Xunit;
+
+namespace Foundation.Tests;
+
+/// <summary>
+/// The stress tool (tools/Stress) through its in-process entry point against a private containerd with the installed
+/// wasm shim and runc: every task succeeds, the JSON output is what benchmark-action reads, an unreachable containerd
+/// gives a clear error, and nothing the tool created is left behind, even after an interrupted run.
+/// </summary>
+[Trait("Category", "Integration")]
+public sealed class StressToolTests(StressToolTests.Containerd fixture) : IClassFixture<StressToolTests.Containerd>
+{
+    private const string DemoImage = "ghcr.io/containerd/runwasi/wasi-demo-app:latest";
+    private const string BusyboxImage = "docker.io/library/busybox:latest";
+    private static readonly string[] Phases = ["create", "start", "wait", "delete"];
+
+    [Fact]
+    public async Task WasmDemoTasksAllSucceedAndJsonHasEveryMeasure()
+    {
+        var json = Path.Combine(fixture.Instance.WorkDir, "wasm.json");
+        var (code, stdout, stderr) = await RunAsync(
+            ["--count", "20", "--parallel", "4", "--image", DemoImage, "--json-output", json, "--name", "wasm",
+             "--", "/wasi-demo-app.wasm", "echo", "hello"]);
+
+        Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Contains("20 tasks (20 ok, 0 failed)", stdout);
+        using var document = JsonDocument.Parse(await File.ReadAllTextAsync(json));
+        var entries = document.RootElement.EnumerateArray().ToDictionary(e => e.GetProperty("name").GetString()!);
+        string[] expected = ["wasm tasks/s", "wasm elapsed", .. Phases.SelectMany(p => new[] { $"wasm {p} p50", $"wasm {p} p90", $"wasm {p} p99" })];
+        Assert.Equal(expected.Order(), entries.Keys.Order());
+        Assert.True(entries["wasm tasks/s"].GetProperty("value").GetDouble() > 0);
+        Assert.Equal("tasks/s", entries["wasm tasks/s"].GetProperty("unit").GetString());
+        Assert.Equal("ms", entries["wasm start p50"].GetProperty("unit").GetString());
+        Assert.True(entries["wasm wait p99"].GetProperty("value").GetDouble() >= entries["wasm wait p50"].GetProperty("value").GetDouble());
+        Assert.Contains("count=20", entries["wasm elapsed"].GetProperty("extra").GetString());
+        await AssertNothingLeftAsync();
+    }
+
+    [Fact]
+    public async Task RuncBusyboxTasksAllSucceed()
+    {
+        var (code, stdout, stderr) = await RunAsync(
+            ["--count", "8", "--parallel", "4", "--runtime", "io.containerd.runc.v2", "--image", BusyboxImage, "--", "echo", "hello"]);
+
+        Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Contains("8 tasks (8 ok, 0 failed)", stdout);
+        await AssertNothingLeftAsync();
+    }
+
+    [Fact]
+    public async Task FailingTaskIsReportedAndCleanedUp()
+    {
+        var (code, stdout, _) = await RunAsync(
+            ["--count", "2", "--runtime", "io.containerd.runc.v2", "--image", BusyboxImage, "--", "false"]);
+
+        Assert.Equal(1, code);
+        Assert.Contains("exited with status 1", stdout);
+        await AssertNothingLeftAsync();
+    }
+
+    [Fact]
+    public async Task UnreachableContainerdIsAClearError()
+    {
+        var missing = Path.Combine(fixture.Instance.WorkDir, "nobody-listens.sock");
+        var (code, _, stderr) = await RunAsync(["--address", missing, "--count", "1"], address: null);
+
+        Assert.Equal(2, code);
+        Assert.Contains("containerd is not reachable", stderr);
+        Assert.Contains(missing, stderr);
+    }
+
+    [Fact]
+    public async Task InterruptedRunRemovesEverythingItCreated()
+    {
+        using var interrupt = new CancellationTokenSource();
+        var run = RunAsync(
+            ["--count", "6", "--parallel", "3", "--runtime", "io.containerd.runc.v2", "--image", BusyboxImage, "--", "sleep", "60"],
+            cancellationToken: interrupt.Token);
+        // Interrupt once tasks are really running, as a user's Ctrl-C would.
+        var running = false;
+        for (var i = 0; i < 100 && !(running = (await fixture.Instance.RunCtrAsync("tasks", "ls")).Contains("RUNNING")); i++)
+        {
+            await Task.Delay(100);
+        }
+        await interrupt.CancelAsync();
+        var (code, stdout, stderr) = await run;
+
+        Assert.True(running, "no task was running before the interrupt");
+        Assert.Equal(1, code);
+        Assert.Contains("interrupted", stderr);
+        Assert.Contains(": interrupted", stdout);
+        await AssertNothingLeftAsync();
+    }
+
+    private async Task<(int Code, string Stdout, string Stderr)> RunAsync(
+        string[] args, string? address = "", CancellationToken cancellationToken = default)
+    {
+        string[] connection = address is null ? [] : ["--address", fixture.Instance.Address];
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        var code = await StressTool.RunAsync(
+            [.. connection, "--namespace", fixture.Instance.Namespace, .. args], stdout, stderr, interactive: false, cancellationToken);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    private async Task AssertNothingLeftAsync()
+    {
+        Assert.DoesNotContain(Lines(await fixture.Instance.RunCtrAsync("containers", "ls", "-q")), IsStressLine);
+        Assert.DoesNotContain(Lines(await fixture.Instance.RunCtrAsync("tasks", "ls")), IsStressLine);
+        Assert.DoesNotContain(Lines(await fixture.Instance.RunCtrAsync("snapshots", "ls")), IsStressLine);
+    }
+
+    private static bool IsStressLine(string line) => line.StartsWith("stress-", StringComparison.Ordinal);
+
+    private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    /// <summary>One private containerd with the installed wasm shim on its PATH and the demo and busybox images imported.</summary>
+    public sealed class Containerd : IAsyncLifetime
+    {
+        private const string ShimName = "containerd-shim-wasmtime-v1";
+        private ContainerdFixture? _instance;
+
+        /// <summary>The running containerd.</summary>
+        public ContainerdFixture Instance => _instance ?? throw new InvalidOperationException("not started");
+
+        /// <inheritdoc />
+        public async Task InitializeAsync()
+        {
+            _instance = await ContainerdFixture.StartAsync(new ContainerdOptions { ShimBinDir = await InstalledShimDirAsync() });
+            await _instance.ImportAsync((await TestImages.BuildDemoAsync()).TarPath);
+            await _instance.ImportAsync((await TestImages.BuildBusyboxAsync()).TarPath);
+        }
+
+        /// <inheritdoc />
+        public async Task DisposeAsync()
+        {
+            if (_instance is not null)
+            {
+                await _instance.DisposeAsync();
+            }
+        }
+
+        // As the shim tests do: $SHIM_BIN_DIR when the Makefile set it, otherwise install once into out/test-prefix.
+        private static async Task<string> InstalledShimDirAsync()
+        {
+            if (Environment.GetEnvironmentVariable("SHIM_BIN_DIR") is { Length: > 0 } dir && File.Exists(Path.Combine(dir, ShimName)))
+            {
+                return Path.GetFullPath(dir);
+            }
+            var prefix = Path.Combine(RepositoryLayout.OutDir, "test-prefix");
+            var result = await ProcessRunner.RunAsync(
+                "make", ["-C", RepositoryLayout.RepoRoot, "install", $"PREFIX={prefix}", $"OUT={RepositoryLayout.OutDir}"],
+                timeout: TimeSpan.FromMinutes(15));
+            Assert.True(result.Succeeded, $"make install PREFIX={prefix} failed:\n{result}");
+            return Path.Combine(prefix, "bin");
+        }
+    }
+}

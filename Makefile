@@ -54,7 +54,10 @@ dotnet-build:
 # libwasmtime by bare name, and NativeAOT looks for it beside the executable first.
 shims: $(OUT)/bin/containerd-shim-wasmtime-v1
 
-$(OUT)/bin/containerd-shim-wasmtime-v1: $(shell find src -name '*.cs' -o -name '*.csproj' -o -name '*.proto' -o -name '*.c' 2>/dev/null)
+# The shim's sources, not what builds generate under bin/ and obj/ (that would republish on every build).
+SHIM_SOURCES := $(shell find src Directory.Build.props Directory.Packages.props \( -name bin -o -name obj \) -prune -o \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' -o -name '*.proto' -o -name '*.c' \) -print 2>/dev/null)
+
+$(OUT)/bin/containerd-shim-wasmtime-v1: $(SHIM_SOURCES)
 	$(DOTNET) publish src/cmd/containerd-shim-wasmtime-v1 $(DOTNET_FLAGS) -r linux-x64 -o $(OUT)/publish/containerd-shim-wasmtime-v1 \
 	  -p:SourceRevisionId=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 	@mkdir -p $(OUT)/bin
@@ -70,6 +73,20 @@ $(TEST_IMAGE): $(DEMO_WASM)
 
 load: $(TEST_IMAGE)
 	$(CTR) --address $(CONTAINERD_ADDRESS) image import $(TEST_IMAGE)
+
+# runwasi's fourth demo: the demo module as a wasm layer (wasip1/wasm, layer title wasi-demo-oci.wasm), no rootfs.
+# containerd before 1.6.25/1.7.7 refuses to import such images.
+OCI_IMAGE := $(OUT)/images/wasi-demo-oci.tar
+.PHONY: test-image/oci load/oci
+
+test-image/oci: $(OCI_IMAGE)
+
+$(OCI_IMAGE): $(DEMO_WASM)
+	@mkdir -p $(dir $@)
+	$(DOTNET) run --project tools/ImageBuilder -c $(CONFIGURATION) -v:q -- demo-oci --wasm $(DEMO_WASM) --output $@
+
+load/oci: $(OCI_IMAGE)
+	$(CTR) --address $(CONTAINERD_ADDRESS) image import --all-platforms $(OCI_IMAGE)
 
 install: shims
 	install -d $(DESTDIR)$(PREFIX)/bin

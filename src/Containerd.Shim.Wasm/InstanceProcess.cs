@@ -7,7 +7,7 @@ namespace Containerd.Shim.Wasm;
 
 /// <summary>
 /// The instance role of a shim executable: the process that is one container. The shim spawns its own executable as
-/// <c>exe --instance &lt;id&gt; &lt;bundle&gt; &lt;rootfs&gt;</c> with fds 0-2 on the container's FIFOs, fd 3 the write end of
+/// <c>exe --instance &lt;id&gt; &lt;bundle&gt; &lt;rootfs&gt; [&lt;namespace&gt; &lt;containerd address&gt;]</c> with fds 0-2 on the container's FIFOs, fd 3 the write end of
 /// the control pipe and fd 4 the read end of the start pipe. The process prepares the program (spec, entrypoint,
 /// compilation, <see cref="IEngine.CanHandle"/>), reports on fd 3, waits for the start byte on fd 4, runs the
 /// program and exits with its exit code.
@@ -23,9 +23,13 @@ public static class InstanceProcess
     /// <summary>The child's fd of the start pipe (shim → child).</summary>
     public const int StartFd = 4;
 
-    /// <summary>Builds the argv of an instance process.</summary>
-    public static IReadOnlyList<string> Arguments(string executable, string id, string bundle, string rootfs) =>
-        [executable, Flag, id, bundle, rootfs];
+    /// <summary>Builds the argv of an instance process. With <paramref name="containerdAddress"/>, the child may ask
+    /// containerd (in <paramref name="namespace"/>) for the module in the container's image's wasm layers.</summary>
+    public static IReadOnlyList<string> Arguments(string executable, string id, string bundle, string rootfs,
+        string? @namespace = null, string? containerdAddress = null) =>
+        string.IsNullOrEmpty(@namespace) || string.IsNullOrEmpty(containerdAddress)
+            ? [executable, Flag, id, bundle, rootfs]
+            : [executable, Flag, id, bundle, rootfs, @namespace, containerdAddress];
 
     /// <summary>Whether <paramref name="args"/> (without argv[0]) ask for the instance role.</summary>
     public static bool IsInstance(string[] args) => args.Length > 0 && args[0] == Flag;
@@ -37,19 +41,20 @@ public static class InstanceProcess
     {
         using var control = new SafeFileHandle(ControlFd, ownsHandle: true);
         using var start = new SafeFileHandle(StartFd, ownsHandle: true);
-        if (args.Length != 4)
+        if (args.Length is not (4 or 6))
         {
-            Console.Error.WriteLine($"usage: {Flag} <id> <bundle> <rootfs>");
+            Console.Error.WriteLine($"usage: {Flag} <id> <bundle> <rootfs> [<namespace> <containerd address>]");
             return ExitCodes.InternalError;
         }
         var (id, bundle, rootfs) = (args[1], args[2], args[3]);
+        var image = args.Length == 6 ? new ImageModuleSource(id, args[4], args[5]) : null;
 
         var engine = new TEngine();
         RuntimeContext ctx;
         try
         {
             var spec = Spec.Load(Path.Combine(bundle, "config.json"));
-            ctx = RuntimeContext.FromSpec(id, rootfs, spec);
+            ctx = RuntimeContext.FromSpec(id, rootfs, spec, image is null ? null : image.Resolve);
             engine.CanHandle(ctx);
         }
         catch (ShimException e)

@@ -49,12 +49,34 @@ public sealed class RuntimeContext
     /// Builds the context of a container from its spec: reads process args, env and cwd and resolves the entrypoint
     /// inside <paramref name="rootfs"/>. Throws <see cref="Containerd.Shimkit.ShimException"/> for bad input.
     /// </summary>
-    public static RuntimeContext FromSpec(string id, string rootfs, Spec spec)
+    /// <param name="id">The container id.</param>
+    /// <param name="rootfs">Host path of the root filesystem.</param>
+    /// <param name="spec">The container's spec.</param>
+    /// <param name="imageModule">Asked only when args[0] is not a file in the rootfs, with the name and function of
+    /// args[0]: the module from the container's image (its wasm layers), or null when the image has none. Asking only
+    /// then keeps plain rootfs images free of any round trip to containerd.</param>
+    public static RuntimeContext FromSpec(string id, string rootfs, Spec spec,
+        Func<string, string, Entrypoint?>? imageModule = null)
     {
         var process = spec.Process;
         var args = process?.Args ?? [];
         var env = process?.Env ?? [];
         var cwd = string.IsNullOrEmpty(process?.Cwd) ? "/" : process.Cwd;
+        Entrypoint entrypoint;
+        try
+        {
+            entrypoint = EntrypointResolver.Resolve(rootfs, args, env, cwd);
+        }
+        catch (EntrypointException e) when (e.Error == EntrypointError.NotFound && imageModule is not null)
+        {
+            var (name, function) = EntrypointResolver.Split(args[0]);
+            var fromImage = imageModule(name, function);
+            if (fromImage is null)
+            {
+                throw;
+            }
+            entrypoint = fromImage;
+        }
         return new RuntimeContext
         {
             Id = id,
@@ -63,7 +85,7 @@ public sealed class RuntimeContext
             Args = args,
             Env = env,
             Cwd = cwd,
-            Entrypoint = EntrypointResolver.Resolve(rootfs, args, env, cwd),
+            Entrypoint = entrypoint,
         };
     }
 }

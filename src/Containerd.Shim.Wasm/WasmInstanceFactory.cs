@@ -44,7 +44,8 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
             child = Reaper.Spawn(new ProcessStartSpec
             {
                 Path = _executable,
-                Args = InstanceProcess.Arguments(_executable, config.Id, config.Bundle, config.Rootfs),
+                Args = InstanceProcess.Arguments(_executable, config.Id, config.Bundle, config.Rootfs,
+                    config.Namespace, config.ContainerdAddress),
                 WorkingDirectory = config.Bundle,
                 Files = files,
             });

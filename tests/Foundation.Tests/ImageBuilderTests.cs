@@ -226,7 +226,7 @@ public sealed class ImageBuilderTests : IDisposable
         var output = Path.Combine(_dir, "cli.tar");
 
         var run = await RunCliAsync("build", "--name", KnownImages.DemoWasmLayerName, "--platform", "wasip1/wasm",
-            "--layer", $"{MediaTypes.WasmComponentLayer}={DemoWasm()}", "--entrypoint", "wasi-demo-app.wasm",
+            "--layer", $"{MediaTypes.WasmComponentLayer}={DemoWasm()}=wasi-demo-oci.wasm", "--entrypoint", "wasi-demo-oci.wasm",
             "--label", "containerd.runwasi.layers=" + Digest.Hex(Digest.Sha256(File.ReadAllBytes(DemoWasm()))),
             "--output", output);
 

@@ -26,7 +26,7 @@ public sealed class ReadmeTests
         Assert.Contains("ghcr.io/containerd/runwasi/wasi-demo-app:latest", await containerd.RunCtrAsync("images", "ls", "-q"));
 
         var line = File.ReadLines(Path.Combine(RepositoryLayout.RepoRoot, "README.md"))
-            .Single(l => l.Contains("ctr run --rm --runtime=io.containerd.wasmtime.v1 ghcr.io/", StringComparison.Ordinal));
+            .Single(l => l.Contains("ctr run --rm --runtime=io.containerd.wasmtime.v1 ghcr.io/containerd/runwasi/wasi-demo-app:", StringComparison.Ordinal));
         var words = ShellWords(line);
         Assert.Equal(["sudo", "ctr", "run"], words.Take(3));
 

@@ -10,10 +10,13 @@ public sealed class BlobLayer : Layer
     /// <summary>Creates the layer.</summary>
     /// <param name="mediaType">The layer media type, e.g. <see cref="MediaTypes.WasmComponentLayer"/>.</param>
     /// <param name="hostPath">The file whose bytes are the layer.</param>
-    public BlobLayer(string mediaType, string hostPath)
+    /// <param name="title">The layer's <c>org.opencontainers.image.title</c> annotation: the module name a container's
+    /// <c>args[0]</c> selects the layer by; null for none.</param>
+    public BlobLayer(string mediaType, string hostPath, string? title = null)
     {
         MediaType = mediaType;
         HostPath = hostPath;
+        Title = title;
     }
 
     /// <summary>The layer media type.</summary>
@@ -22,5 +25,8 @@ public sealed class BlobLayer : Layer
     /// <summary>The file whose bytes are the layer.</summary>
     public string HostPath { get; }
 
-    internal override LayerBlob Build() => new(HostFiles.Read(HostPath, "layer file"), MediaType, DiffId: null);
+    /// <summary>The layer's title annotation, or null.</summary>
+    public string? Title { get; }
+
+    internal override LayerBlob Build() => new(HostFiles.Read(HostPath, "layer file"), MediaType, DiffId: null, Title);
 }

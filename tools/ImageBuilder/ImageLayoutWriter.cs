@@ -35,7 +35,7 @@ public static class ImageLayoutWriter
     private static (Blobs Blobs, BuiltImage Built) Build(ImageDefinition image, string outputPath)
     {
         var layers = image.Layers.Select(l => l.Build()).ToList();
-        var layerDescriptors = layers.Select(l => new OciDocuments.Descriptor(l.MediaType, l.Digest, l.Data.LongLength)).ToList();
+        var layerDescriptors = layers.Select(l => new OciDocuments.Descriptor(l.MediaType, l.Digest, l.Data.LongLength, l.Title)).ToList();
 
         var (config, configMediaType) = image.Kind switch
         {

@@ -44,7 +44,8 @@ public static class KnownImages
     /// </summary>
     public static ImageDefinition WasmLayer(string wasmPath, string name = DemoWasmLayerName)
     {
-        var layer = new BlobLayer(MediaTypes.WasmComponentLayer, wasmPath);
+        var title = ModuleTitle(name);
+        var layer = new BlobLayer(MediaTypes.WasmComponentLayer, wasmPath, title);
         var module = HostFiles.Read(wasmPath, "wasm module");
         return new ImageDefinition
         {
@@ -52,7 +53,7 @@ public static class KnownImages
             Platform = Platform.Wasip1,
             Config = new ImageConfig
             {
-                Entrypoint = [Path.GetFileName(wasmPath)],
+                Entrypoint = [title],
                 Labels = new Dictionary<string, string> { ["containerd.runwasi.layers"] = Digest.Hex(Digest.Sha256(module)) },
             },
             Layers = [layer],
@@ -65,8 +66,17 @@ public static class KnownImages
         Name = name,
         Platform = Platform.Wasip1,
         Kind = ImageKind.WasmArtifact,
-        Layers = [new BlobLayer(MediaTypes.WasmArtifactLayer, wasmPath)],
+        Layers = [new BlobLayer(MediaTypes.WasmArtifactLayer, wasmPath, ModuleTitle(name))],
     };
+
+    /// <summary>The module name of a wasm image's layer, after the image as runwasi names it: the last path element of
+    /// the repository plus <c>.wasm</c> (<c>ghcr.io/containerd/runwasi/wasi-demo-oci:latest</c> → <c>wasi-demo-oci.wasm</c>).</summary>
+    public static string ModuleTitle(string imageName)
+    {
+        var last = imageName[(imageName.LastIndexOf('/') + 1)..];
+        var at = last.IndexOfAny([':', '@']);
+        return (at < 0 ? last : last[..at]) + ".wasm";
+    }
 
     /// <summary>A busybox image: the static busybox binary at /bin/busybox, applet symlinks, and the usual top-level directories.</summary>
     /// <param name="busyboxPath">A statically linked busybox, e.g. Debian busybox-static's /bin/busybox.</param>

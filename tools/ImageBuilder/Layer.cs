@@ -12,8 +12,9 @@ public abstract class Layer
     internal abstract LayerBlob Build();
 }
 
-/// <summary>A built layer: its bytes, media type, and the diff id it adds to the rootfs (null for blobs that are not filesystem changes).</summary>
-internal sealed record LayerBlob(byte[] Data, string MediaType, string? DiffId)
+/// <summary>A built layer: its bytes, media type, the diff id it adds to the rootfs (null for blobs that are not filesystem
+/// changes) and the <c>org.opencontainers.image.title</c> annotation of its descriptor, if any.</summary>
+internal sealed record LayerBlob(byte[] Data, string MediaType, string? DiffId, string? Title = null)
 {
     public string Digest { get; } = ImageBuilder.Digest.Sha256(Data);
 }

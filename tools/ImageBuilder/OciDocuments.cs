@@ -15,7 +15,7 @@ internal static class OciDocuments
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
-    public sealed record Descriptor(string MediaType, string Digest, long Size);
+    public sealed record Descriptor(string MediaType, string Digest, long Size, string? Title = null);
 
     public static byte[] ImageConfig(ImageDefinition image, IEnumerable<string> diffIds) => Write(w =>
     {
@@ -108,6 +108,12 @@ internal static class OciDocuments
         w.WriteString("mediaType", descriptor.MediaType);
         w.WriteString("digest", descriptor.Digest);
         w.WriteNumber("size", descriptor.Size);
+        if (descriptor.Title is not null)
+        {
+            w.WriteStartObject("annotations");
+            w.WriteString(Annotations.Title, descriptor.Title);
+            w.WriteEndObject();
+        }
         w.WriteEndObject();
     }
 

@@ -16,7 +16,7 @@ internal static class BuildCommand
         var files = Many("--file", "IMAGE_PATH=HOST_PATH[:OCTAL_MODE]: a file in the filesystem layer");
         var dirs = Many("--dir", "IMAGE_PATH[:OCTAL_MODE]: a directory in the filesystem layer");
         var links = Many("--symlink", "IMAGE_PATH=TARGET: a symlink in the filesystem layer");
-        var layers = Many("--layer", "MEDIA_TYPE=HOST_PATH: a file carried as a layer unchanged (e.g. a wasm module)");
+        var layers = Many("--layer", "MEDIA_TYPE=HOST_PATH[=TITLE]: a file carried as a layer unchanged (e.g. a wasm module), titled TITLE");
         var entrypoint = Many("--entrypoint", "an entrypoint element (repeat for each)");
         var cmd = Many("--cmd", "a cmd element (repeat for each)");
         var env = Many("--env", "NAME=value");
@@ -59,7 +59,11 @@ internal static class BuildCommand
             foreach (var layer in result.GetValue(layers)!)
             {
                 var (mediaType, path) = Split(layer, '=', "--layer");
-                allLayers.Add(new BlobLayer(mediaType, path));
+                // An optional second '=' gives the layer's title, the module name args[0] selects it by.
+                var titleAt = path.LastIndexOf('=');
+                allLayers.Add(titleAt > 0
+                    ? new BlobLayer(mediaType, path[..titleAt], path[(titleAt + 1)..])
+                    : new BlobLayer(mediaType, path));
             }
             return new ImageDefinition
             {

@@ -95,6 +95,81 @@ public sealed class StressToolTests(StressToolTests.Containerd fixture) : IClass
         await AssertNothingLeftAsync();
     }
 
+    [Fact]
+    public async Task ShimModeRunsTheShimAloneWithTheMockEventEndpoint()
+    {
+        var ns = "stress-shim-" + Environment.ProcessId;
+        var json = Path.Combine(fixture.Instance.WorkDir, "shim.json");
+        var (code, stdout, stderr) = await RunShimModeAsync(ns, ["--count", "20", "--parallel", "4", "--json-output", json, "--", "/wasi-demo-app.wasm", "echo", "hi"]);
+
+        Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Contains("20 tasks (20 ok, 0 failed)", stdout);
+        // Every task publishes at least create, start and exit.
+        var events = int.Parse(System.Text.RegularExpressions.Regex.Match(stdout, @"events forwarded to the mock endpoint: (\d+)").Groups[1].Value);
+        Assert.True(events >= 60, stdout);
+        using var document = JsonDocument.Parse(await File.ReadAllTextAsync(json));
+        var names = document.RootElement.EnumerateArray().Select(e => e.GetProperty("name").GetString()).ToList();
+        Assert.Contains("stress shim containerd-shim-wasmtime-v1 tasks/s", names);
+        Assert.Contains("stress shim containerd-shim-wasmtime-v1 create p99", names);
+        AssertNoShimLeft(ns);
+    }
+
+    [Fact]
+    public async Task ShimModeInterruptedTakesItsShimsDown()
+    {
+        var ns = "stress-shim-int-" + Environment.ProcessId;
+        using var interrupt = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+        var (code, stdout, stderr) = await RunShimModeAsync(ns, ["--count", "4", "--parallel", "2", "--", "/wasi-demo-app.wasm", "daemon"], interrupt.Token);
+
+        Assert.Equal(1, code);
+        Assert.Contains("interrupted", stderr);
+        Assert.Contains(": interrupted", stdout);
+        AssertNoShimLeft(ns);
+    }
+
+    [Fact]
+    public async Task ShimModeWithoutAShimIsAClearError()
+    {
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        var code = await StressTool.RunAsync(
+            ["--mode", "shim", "--shim", "/nonexistent/shim", "--rootfs", "/tmp", "--", "x"], stdout, stderr, interactive: false);
+
+        Assert.Equal(2, code);
+        Assert.Contains("/nonexistent/shim", stderr.ToString());
+    }
+
+    private async Task<(int Code, string Stdout, string Stderr)> RunShimModeAsync(string ns, string[] args, CancellationToken cancellationToken = default)
+    {
+        var rootfs = Directory.CreateTempSubdirectory("stress-rootfs-");
+        try
+        {
+            File.Copy(await TestImages.EnsureDemoWasmAsync(), Path.Combine(rootfs.FullName, "wasi-demo-app.wasm"));
+            using var stdout = new StringWriter();
+            using var stderr = new StringWriter();
+            var code = await StressTool.RunAsync(
+                ["--mode", "shim", "--shim", Path.Combine(fixture.ShimDir, "containerd-shim-wasmtime-v1"), "--rootfs", rootfs.FullName,
+                 "--namespace", ns, .. args],
+                stdout, stderr, interactive: false, cancellationToken);
+            return (code, stdout.ToString(), stderr.ToString());
+        }
+        finally
+        {
+            rootfs.Delete(recursive: true);
+        }
+    }
+
+    // Shims and their instance processes carry the namespace on their command line.
+    private static void AssertNoShimLeft(string ns)
+    {
+        var left = Directory.EnumerateDirectories("/proc")
+            .Where(d => int.TryParse(Path.GetFileName(d), out _))
+            .Select(d => { try { return File.ReadAllText(Path.Combine(d, "cmdline")).Replace('\0', ' '); } catch (IOException) { return ""; } })
+            .Where(cmdline => cmdline.Contains($"-namespace {ns} ", StringComparison.Ordinal))
+            .ToList();
+        Assert.Empty(left);
+    }
+
     private async Task<(int Code, string Stdout, string Stderr)> RunAsync(
         string[] args, string? address = "", CancellationToken cancellationToken = default)
     {
@@ -123,13 +198,17 @@ public sealed class StressToolTests(StressToolTests.Containerd fixture) : IClass
         private const string ShimName = "containerd-shim-wasmtime-v1";
         private ContainerdFixture? _instance;
 
+        /// <summary>The folder holding the installed shim.</summary>
+        public string ShimDir { get; private set; } = "";
+
         /// <summary>The running containerd.</summary>
         public ContainerdFixture Instance => _instance ?? throw new InvalidOperationException("not started");
 
         /// <inheritdoc />
         public async Task InitializeAsync()
         {
-            _instance = await ContainerdFixture.StartAsync(new ContainerdOptions { ShimBinDir = await InstalledShimDirAsync() });
+            ShimDir = await InstalledShimDirAsync();
+            _instance = await ContainerdFixture.StartAsync(new ContainerdOptions { ShimBinDir = ShimDir });
             await _instance.ImportAsync((await TestImages.BuildDemoAsync()).TarPath);
             await _instance.ImportAsync((await TestImages.BuildBusyboxAsync()).TarPath);
         }

@@ -12,13 +12,11 @@ namespace Stress;
 /// chain, Tasks.Create with the snapshot's mounts, Start, Wait, Delete, then the container and snapshot go.
 /// Whatever it created is removed even when the task fails, times out or the run is cancelled.
 /// </summary>
-public sealed class ContainerdTaskCycle(ContainerdClient client, StressOptions options, ImageInfo image)
+public sealed class ContainerdTaskCycle(ContainerdClient client, StressOptions options, ImageInfo image) : ITaskCycle
 {
     private static readonly TimeSpan CleanupPatience = TimeSpan.FromSeconds(30);
 
-    /// <summary>Runs task <paramref name="id"/> to completion and cleans up after it.</summary>
-    /// <param name="id">The container id (also the snapshot key).</param>
-    /// <param name="cancellationToken">Cancels the run (Ctrl-C); cleanup still happens.</param>
+    /// <inheritdoc />
     public async Task<TaskOutcome> RunAsync(string id, CancellationToken cancellationToken)
     {
         var durations = new Dictionary<Phase, TimeSpan>();

@@ -15,7 +15,13 @@ public static class DefaultSpec
     ];
 
     /// <summary>Builds the spec JSON for container <paramref name="id"/> in <paramref name="ns"/>.</summary>
-    public static string Build(string ns, string id, IReadOnlyList<string> args, IReadOnlyList<string> env, string cwd)
+    /// <param name="ns">The containerd namespace (the cgroup parent).</param>
+    /// <param name="id">The container id.</param>
+    /// <param name="args">The process arguments.</param>
+    /// <param name="env">The process environment; a default PATH is added when it has none.</param>
+    /// <param name="cwd">The process working folder.</param>
+    /// <param name="rootPath">The root filesystem: relative to the bundle (containerd mounts the snapshot at "rootfs") or absolute.</param>
+    public static string Build(string ns, string id, IReadOnlyList<string> args, IReadOnlyList<string> env, string cwd, string rootPath = "rootfs")
     {
         var environment = env.Any(e => e.StartsWith("PATH=", StringComparison.Ordinal))
             ? env
@@ -39,7 +45,7 @@ public static class DefaultSpec
                 ["rlimits"] = new JsonArray(new JsonObject { ["type"] = "RLIMIT_NOFILE", ["hard"] = 1024, ["soft"] = 1024 }),
                 ["noNewPrivileges"] = true,
             },
-            ["root"] = new JsonObject { ["path"] = "rootfs" },
+            ["root"] = new JsonObject { ["path"] = rootPath },
             ["mounts"] = new JsonArray(
                 Mount("/proc", "proc", "proc", "nosuid", "noexec", "nodev"),
                 Mount("/dev", "tmpfs", "tmpfs", "nosuid", "strictatime", "mode=755", "size=65536k"),

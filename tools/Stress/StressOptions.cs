@@ -3,6 +3,15 @@ namespace Stress;
 /// <summary>What one stress run does.</summary>
 public sealed record StressOptions
 {
+    /// <summary>What the tasks go through: <see cref="StressMode.Containerd"/> or <see cref="StressMode.Shim"/>.</summary>
+    public StressMode Mode { get; init; } = StressMode.Containerd;
+
+    /// <summary>Shim mode: the shim executable.</summary>
+    public string? ShimPath { get; init; }
+
+    /// <summary>Shim mode: the prepared root filesystem folder every task's spec points at.</summary>
+    public string? Rootfs { get; init; }
+
     /// <summary>containerd's gRPC socket.</summary>
     public string Address { get; init; } = "/run/containerd/containerd.sock";
 

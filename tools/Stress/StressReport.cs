@@ -43,14 +43,22 @@ public sealed class StressReport
     /// <summary>Latency percentiles of successful tasks, per phase.</summary>
     public Dictionary<Phase, Dictionary<int, TimeSpan>> PhasePercentiles { get; } = [];
 
-    /// <summary>The benchmark name prefix: the option, or "stress containerd &lt;runtime&gt;".</summary>
-    public string BenchmarkName => Options.BenchmarkName ?? $"stress containerd {Options.Runtime}";
+    /// <summary>Shim mode: events the shims forwarded to the mock endpoint; null in containerd mode.</summary>
+    public int? EventsReceived { get; set; }
+
+    /// <summary>The benchmark name prefix: the option, or "stress containerd &lt;runtime&gt;" / "stress shim &lt;binary&gt;".</summary>
+    public string BenchmarkName => Options.BenchmarkName
+        ?? (Options.Mode == StressMode.Shim ? $"stress shim {Path.GetFileName(Options.ShimPath)}" : $"stress containerd {Options.Runtime}");
 
     /// <summary>Writes the human-readable summary.</summary>
     public void WriteText(TextWriter writer)
     {
         var c = CultureInfo.InvariantCulture;
         writer.WriteLine(string.Create(c, $"{Outcomes.Count} tasks ({Succeeded} ok, {Failed} failed) in {Elapsed.TotalSeconds:0.000} s: {TasksPerSecond:0.0} tasks/s"));
+        if (EventsReceived is { } events)
+        {
+            writer.WriteLine($"events forwarded to the mock endpoint: {events}");
+        }
         writer.WriteLine("phase     p50 ms    p90 ms    p99 ms");
         foreach (var (phase, values) in PhasePercentiles)
         {

@@ -1,26 +1,76 @@
 using System.Diagnostics;
 using Containerd.Api.Client;
+using Containerd.Services.Events.Ttrpc.V1;
 using Grpc.Core;
+using Ttrpc;
 
 namespace Stress;
 
-/// <summary>Runs <see cref="StressOptions.Count"/> tasks through containerd with bounded parallelism.</summary>
+/// <summary>Runs <see cref="StressOptions.Count"/> tasks with bounded parallelism in the chosen mode.</summary>
 public static class StressRunner
 {
     private static readonly TimeSpan ReachPatience = TimeSpan.FromSeconds(5);
 
-    /// <summary>Checks containerd and the image, then runs every task and returns the report.</summary>
+    /// <summary>Checks the target, then runs every task and returns the report.</summary>
     /// <param name="options">What to run.</param>
     /// <param name="completed">Called once per finished task (from any thread).</param>
     /// <param name="cancellationToken">Stops starting tasks and interrupts running ones; their resources are still removed.</param>
-    /// <exception cref="StressException">containerd is unreachable or the image is unusable.</exception>
-    public static async Task<StressReport> RunAsync(StressOptions options, Action<TaskOutcome> completed, CancellationToken cancellationToken)
+    /// <exception cref="StressException">The target is unreachable or unusable (containerd, image, shim, rootfs).</exception>
+    public static Task<StressReport> RunAsync(StressOptions options, Action<TaskOutcome> completed, CancellationToken cancellationToken) =>
+        options.Mode == StressMode.Shim
+            ? RunAgainstShimAsync(options, completed, cancellationToken)
+            : RunAgainstContainerdAsync(options, completed, cancellationToken);
+
+    private static async Task<StressReport> RunAgainstContainerdAsync(StressOptions options, Action<TaskOutcome> completed, CancellationToken cancellationToken)
     {
         using var client = new ContainerdClient(options.Address, options.Namespace);
         await EnsureReachableAsync(client, options.Address, cancellationToken);
         var image = await ImageInfo.LoadAsync(client, options.Image, options.Snapshotter, cancellationToken);
-        var cycle = new ContainerdTaskCycle(client, options, image);
+        return await RunAllAsync(options, new ContainerdTaskCycle(client, options, image), completed, cancellationToken);
+    }
 
+    private static async Task<StressReport> RunAgainstShimAsync(StressOptions options, Action<TaskOutcome> completed, CancellationToken cancellationToken)
+    {
+        if (options.ShimPath is not { Length: > 0 } shim || !File.Exists(shim))
+        {
+            throw new StressException($"shim mode needs --shim <executable>; '{options.ShimPath}' does not exist");
+        }
+        if (options.Rootfs is not { Length: > 0 } rootfs || !Directory.Exists(rootfs))
+        {
+            throw new StressException($"shim mode needs --rootfs <folder holding the module>; '{options.Rootfs}' does not exist");
+        }
+        if (options.Args.Count == 0)
+        {
+            throw new StressException("shim mode needs the process arguments after --, e.g. -- /wasi-demo-app.wasm echo hi");
+        }
+        // Short, private and unique: the shim derives its socket from the fake address, and Unix socket paths are limited.
+        var workDir = Directory.CreateTempSubdirectory("stress-").FullName;
+        var counter = new EventCounter();
+        try
+        {
+            var eventsSocket = Path.Combine(workDir, "events.sock");
+            await using var server = new TtrpcServer();
+            Events.BindService(server.Binder, counter);
+            server.Listen(eventsSocket);
+            await server.StartAsync(cancellationToken);
+            var report = await RunAllAsync(options, new ShimTaskCycle(options, workDir, eventsSocket), completed, cancellationToken);
+            report.EventsReceived = counter.Count;
+            return report;
+        }
+        finally
+        {
+            try
+            {
+                Directory.Delete(workDir, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    private static async Task<StressReport> RunAllAsync(StressOptions options, ITaskCycle cycle, Action<TaskOutcome> completed, CancellationToken cancellationToken)
+    {
         var outcomes = new TaskOutcome[options.Count];
         var next = -1;
         var workers = options.Parallel <= 0 ? options.Count : Math.Min(options.Parallel, options.Count);

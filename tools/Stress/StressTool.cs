@@ -22,22 +22,26 @@ public static class StressTool
         var runtime = new Option<string>("--runtime") { Description = "runtime (shim) name", DefaultValueFactory = _ => "io.containerd.wasmtime.v1" };
         var image = new Option<string>("--image") { Description = "image to run (already imported and unpacked)", DefaultValueFactory = _ => "ghcr.io/containerd/runwasi/wasi-demo-app:latest" };
         var snapshotter = new Option<string>("--snapshotter") { Description = "snapshotter the image is unpacked into", DefaultValueFactory = _ => "overlayfs" };
-        var mode = new Option<string>("--mode") { Description = "what to drive: containerd (through its API)", DefaultValueFactory = _ => "containerd" };
-        mode.AcceptOnlyFromAmong("containerd");
+        var mode = new Option<StressMode>("--mode") { Description = "containerd: through containerd's API; shim: the shim binary alone", DefaultValueFactory = _ => StressMode.Containerd };
+        var shim = new Option<string?>("--shim") { Description = "shim mode: the shim executable" };
+        var rootfs = new Option<string?>("--rootfs") { Description = "shim mode: root filesystem folder (holding the module)" };
         var count = new Option<int>("--count") { Description = "number of tasks", DefaultValueFactory = _ => 10 };
         var parallel = new Option<int>("--parallel") { Description = "tasks in flight at once (0 = all)", DefaultValueFactory = _ => 1 };
         var timeout = new Option<double>("--timeout") { Description = "seconds one task may take", DefaultValueFactory = _ => 30 };
         var json = new Option<string?>("--json-output") { Description = "write results in benchmark-action JSON to this file" };
         var name = new Option<string?>("--name") { Description = "benchmark name prefix in the JSON output" };
         var processArgs = new Argument<string[]>("args") { Description = "process arguments after --; default: the image's entrypoint and cmd", Arity = ArgumentArity.ZeroOrMore };
-        var root = new RootCommand("Runs N tasks Create → Start → Wait → Delete through containerd and reports throughput and latency.")
+        var root = new RootCommand("Runs N tasks Create → Start → Wait → Delete through containerd or a shim and reports throughput and latency.")
         {
-            address, ns, runtime, image, snapshotter, mode, count, parallel, timeout, json, name, processArgs,
+            address, ns, runtime, image, snapshotter, mode, shim, rootfs, count, parallel, timeout, json, name, processArgs,
         };
         root.SetAction(async (result, token) =>
         {
             var options = new StressOptions
             {
+                Mode = result.GetValue(mode),
+                ShimPath = result.GetValue(shim),
+                Rootfs = result.GetValue(rootfs),
                 Address = result.GetValue(address)!,
                 Namespace = result.GetValue(ns)!,
                 Runtime = result.GetValue(runtime)!,
@@ -66,8 +70,11 @@ public static class StressTool
             await stderr.WriteLineAsync("stress: --count and --timeout must be positive, --parallel zero or positive");
             return 2;
         }
+        var target = options.Mode == StressMode.Shim
+            ? $"shim {options.ShimPath}, rootfs {options.Rootfs}, mock events endpoint"
+            : $"runtime {options.Runtime}, image {options.Image}, containerd {options.Address} ({options.Namespace})";
         await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-            $"stress: {options.Count} tasks, parallel {(options.Parallel == 0 ? "unlimited" : options.Parallel)}, runtime {options.Runtime}, image {options.Image}, containerd {options.Address} ({options.Namespace})"));
+            $"stress: {options.Count} tasks, parallel {(options.Parallel == 0 ? "unlimited" : options.Parallel)}, {target}"));
         StressReport report;
         try
         {
@@ -87,7 +94,7 @@ public static class StressTool
         }
         if (cancellationToken.IsCancellationRequested)
         {
-            await stderr.WriteLineAsync("stress: interrupted; every container, task and snapshot it created was removed");
+            await stderr.WriteLineAsync("stress: interrupted; every task, shim, container and snapshot it created was removed");
         }
         return report.Failed == 0 && !cancellationToken.IsCancellationRequested ? 0 : 1;
     }

@@ -12,6 +12,8 @@ trap 'rm -rf "$tmp"' EXIT
 
 # make demo: prints hello and the daemon's song, exits 0, leaves no containerd, shim, mount or socket behind.
 before_procs=$(pgrep -fc 'ctrd-|containerd-shim-wasmtime' || true)
+host_state() { ls -1 /run/containerd/s /run/netns 2>/dev/null | sort; }
+host_state >"$tmp/host-before"
 if make --no-print-directory demo OUT="$out" >"$tmp/demo.log" 2>&1; then
   grep -q 'stdout| hello' "$tmp/demo.log" && grep -q 'never ends' "$tmp/demo.log" \
     && pass "make demo printed hello and the song" || { fail "make demo output"; cat "$tmp/demo.log"; }
@@ -20,6 +22,9 @@ else
 fi
 after_procs=$(pgrep -fc 'ctrd-|containerd-shim-wasmtime' || true)
 [ "$after_procs" -le "$before_procs" ] && pass "make demo left no process" || { fail "make demo left processes"; pgrep -fa 'ctrd-|containerd-shim-wasmtime'; }
+host_state >"$tmp/host-after"
+comm -13 "$tmp/host-before" "$tmp/host-after" >"$tmp/host-new"
+[ ! -s "$tmp/host-new" ] && pass "make demo left no shim socket or network namespace" || { fail "make demo left sockets or namespaces"; cat "$tmp/host-new"; }
 if grep -q '/tmp/ctrd-' /proc/self/mountinfo; then fail "make demo left mounts"; grep '/tmp/ctrd-' /proc/self/mountinfo; else pass "make demo left no mount"; fi
 if ls -d /tmp/ctrd-* >/dev/null 2>&1 && [ -n "$(find /tmp -maxdepth 1 -name 'ctrd-*' -newer "$tmp" 2>/dev/null)" ]; then
   fail "make demo left its state folder"; else pass "make demo removed its state folder"; fi

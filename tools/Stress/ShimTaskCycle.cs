@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Containerd.Runtime.TaskV2;
 using Grpc.Core;
+using Task = System.Threading.Tasks.Task;
 using Ttrpc;
 using TaskClient = Containerd.Runtime.TaskV2.Task.TaskClient;
 
@@ -31,7 +32,7 @@ public sealed class ShimTaskCycle(StressOptions options, string workDir, string 
         var bundle = Path.Combine(workDir, id);
         TtrpcChannel? channel = null;
         TaskClient? client = null;
-        var created = false;
+        string address;
         uint? exitStatus = null;
         string? error = null;
         var clock = Stopwatch.StartNew();
@@ -40,11 +41,16 @@ public sealed class ShimTaskCycle(StressOptions options, string workDir, string 
             Directory.CreateDirectory(bundle);
             var spec = DefaultSpec.Build(options.Namespace, id, options.Args, [], "/", rootPath: Path.GetFullPath(options.Rootfs!));
             await File.WriteAllTextAsync(Path.Combine(bundle, "config.json"), spec, token);
-            var address = await StartShimAsync(id, bundle, token);
+            // `start` is not cut short by an interrupt: killed after spawning the server, it would leave that server
+            // running with nobody knowing its address. It is quick; the interrupt is honoured right after it.
+            using (var startPatience = new CancellationTokenSource(CleanupPatience))
+            {
+                address = await StartShimAsync(id, bundle, startPatience.Token);
+            }
             channel = new TtrpcChannel(address.StartsWith("unix://", StringComparison.Ordinal) ? address["unix://".Length..] : address);
             client = new TaskClient(channel.CreateCallInvoker());
+            token.ThrowIfCancellationRequested();
             await client.CreateAsync(new CreateTaskRequest { Id = id, Bundle = bundle }, Headers(), cancellationToken: token);
-            created = true;
             durations[Phase.Create] = Lap(clock);
 
             await client.StartAsync(new StartRequest { Id = id }, Headers(), cancellationToken: token);
@@ -67,7 +73,7 @@ public sealed class ShimTaskCycle(StressOptions options, string workDir, string 
         }
 
         clock.Restart();
-        var cleanupError = await CleanupAsync(id, bundle, client, created, exitStatus is null);
+        var cleanupError = await CleanupAsync(id, bundle, client, exitStatus is null);
         if (channel is not null)
         {
             await channel.DisposeAsync();
@@ -126,36 +132,56 @@ public sealed class ShimTaskCycle(StressOptions options, string workDir, string 
     }
 
     // On its own deadline: an interrupted run must still take its shims down and remove its bundles.
-    private async Task<string?> CleanupAsync(string id, string bundle, TaskClient? client, bool created, bool mayBeRunning)
+    private async Task<string?> CleanupAsync(string id, string bundle, TaskClient? client, bool mayBeRunning)
     {
         using var patience = new CancellationTokenSource(CleanupPatience);
         var token = patience.Token;
         string? firstError = null;
-        if (client is not null)
+        var shimGone = false;
+        async Task Attempt(Func<Task> action)
         {
             try
             {
-                if (created && mayBeRunning)
-                {
-                    await client.KillAsync(new KillRequest { Id = id, Signal = 9, All = true }, Headers(), cancellationToken: token);
-                    await client.WaitAsync(new WaitRequest { Id = id }, Headers(), cancellationToken: token);
-                }
-                if (created)
-                {
-                    await client.DeleteAsync(new DeleteRequest { Id = id }, Headers(), cancellationToken: token);
-                }
-                await client.ShutdownAsync(new ShutdownRequest { Id = id }, Headers(), cancellationToken: token);
+                await action();
             }
-            catch (RpcException e) when (e.StatusCode is StatusCode.NotFound or StatusCode.Unavailable)
+            catch (RpcException e) when (e.StatusCode is StatusCode.NotFound)
             {
-                // Unavailable: Shutdown's connection goes away with the shim, which is the point.
             }
             catch (Exception e) when (e is RpcException or OperationCanceledException)
             {
-                firstError = $"cleanup: {(e is RpcException r ? $"{r.StatusCode}: {r.Status.Detail}" : "timed out")}";
+                firstError ??= $"cleanup: {(e is RpcException r ? $"{r.StatusCode}: {r.Status.Detail}" : "timed out")}";
             }
         }
-        if (firstError is not null || client is null)
+        if (client is not null)
+        {
+            uint shimPid = 0;
+            await Attempt(async () => shimPid = (await client.ConnectAsync(new ConnectRequest { Id = id }, Headers(), cancellationToken: token)).ShimPid);
+            // An interrupted Create may still have made the task, so a task is looked for whenever the shim runs.
+            if (mayBeRunning)
+            {
+                await Attempt(async () =>
+                {
+                    await client.KillAsync(new KillRequest { Id = id, Signal = 9, All = true }, Headers(), cancellationToken: token);
+                    await client.WaitAsync(new WaitRequest { Id = id }, Headers(), cancellationToken: token);
+                });
+            }
+            await Attempt(async () => await client.DeleteAsync(new DeleteRequest { Id = id }, Headers(), cancellationToken: token));
+            try
+            {
+                await client.ShutdownAsync(new ShutdownRequest { Id = id }, Headers(), cancellationToken: token);
+            }
+            catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.NotFound)
+            {
+                // The shim may exit before its reply is read: the connection going away is the point.
+            }
+            catch (Exception e) when (e is RpcException or OperationCanceledException)
+            {
+                firstError ??= $"cleanup: shutdown: {(e is RpcException r ? $"{r.StatusCode}: {r.Status.Detail}" : "timed out")}";
+            }
+            // The shim exits just after answering Shutdown; a task counts as done once its shim is gone.
+            shimGone = shimPid != 0 && await ExitedAsync((int)shimPid, token);
+        }
+        if (!shimGone)
         {
             // The shim's own "delete" action removes what a failed start or create left (processes, mounts, socket).
             try
@@ -175,6 +201,37 @@ public sealed class ShimTaskCycle(StressOptions options, string workDir, string 
         {
         }
         return firstError;
+    }
+
+    private static async Task<bool> ExitedAsync(int pid, CancellationToken token)
+    {
+        try
+        {
+            while (Directory.Exists($"/proc/{pid}") && !IsZombie(pid))
+            {
+                await Task.Delay(2, token);
+            }
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    // The shim is started in its own session by `start`, which exits; until init reaps it, /proc shows a zombie.
+    private static bool IsZombie(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var state = stat[(stat.LastIndexOf(')') + 2)..];
+            return state.StartsWith('Z');
+        }
+        catch (IOException)
+        {
+            return true;
+        }
     }
 
     private static TimeSpan Lap(Stopwatch clock)

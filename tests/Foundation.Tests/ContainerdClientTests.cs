@@ -296,24 +296,48 @@ public sealed class ContainerdClientTests : IClassFixture<ContainerdClientFixtur
         Assert.Equal("out", run.Stdout.Trim());
 
         var seen = new List<(string Topic, Google.Protobuf.IMessage? Payload)>();
-        var deleted = await events.WaitForAsync(
-            e =>
+        bool Record(Envelope e, string topic)
+        {
+            var payload = e.Decode();
+            if (ContainerOf(payload) == id)
             {
-                var payload = e.Decode();
-                if (ContainerOf(payload) == id)
-                {
-                    seen.Add((e.Topic, payload));
-                }
-                return e.Topic == "/tasks/delete" && ContainerOf(payload) == id;
-            },
-            timeout.Token);
+                seen.Add((e.Topic, payload));
+            }
+            return e.Topic == topic && ContainerOf(payload) == id;
+        }
+        await events.WaitForAsync(e => Record(e, "/tasks/exit"), timeout.Token);
 
-        Assert.Equal(["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"], seen.Select(s => s.Topic));
-        Assert.Equal(_containerd.Namespace, deleted.Namespace);
+        // containerd 2.1.9's runc shim sometimes exits before it has forwarded its own /tasks/delete (seen here about
+        // one run in four, with create/start/exit always delivered): on 2.x a missing delete event is accepted when the
+        // API confirms the task is gone. On 1.x the event is required.
+        using var deleteWait = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token);
+        if (_containerd.Options.IsV2)
+        {
+            deleteWait.CancelAfter(TimeSpan.FromSeconds(10));
+        }
+        Envelope? deleted = null;
+        try
+        {
+            deleted = await events.WaitForAsync(e => Record(e, "/tasks/delete"), deleteWait.Token);
+        }
+        catch (Exception e) when (_containerd.Options.IsV2 && !timeout.IsCancellationRequested
+                                  && e is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled })
+        {
+            var gone = await Assert.ThrowsAsync<RpcException>(async () => await client.Tasks.GetAsync(new GetRequest { ContainerId = id }));
+            Assert.Equal(StatusCode.NotFound, gone.StatusCode);
+        }
+
+        Assert.Equal(["/tasks/create", "/tasks/start", "/tasks/exit"], seen.Select(s => s.Topic).Take(3));
         var start = Assert.IsType<TaskStart>(seen[1].Payload);
         var exit = Assert.IsType<TaskExit>(seen[2].Payload);
         Assert.Equal(start.Pid, exit.Pid);
         Assert.Equal(3u, exit.ExitStatus);
+        if (deleted is null)
+        {
+            return;
+        }
+        Assert.Equal(["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"], seen.Select(s => s.Topic));
+        Assert.Equal(_containerd.Namespace, deleted.Namespace);
         Assert.True(deleted.TryUnpack<TaskDelete>(out var delete));
         Assert.Equal(3u, delete.ExitStatus);
     }

@@ -195,7 +195,6 @@ public sealed class StressToolTests(StressToolTests.Containerd fixture) : IClass
     /// <summary>One private containerd with the installed wasm shim on its PATH and the demo and busybox images imported.</summary>
     public sealed class Containerd : IAsyncLifetime
     {
-        private const string ShimName = "containerd-shim-wasmtime-v1";
         private ContainerdFixture? _instance;
 
         /// <summary>The folder holding the installed shim.</summary>
@@ -207,7 +206,7 @@ public sealed class StressToolTests(StressToolTests.Containerd fixture) : IClass
         /// <inheritdoc />
         public async Task InitializeAsync()
         {
-            ShimDir = await InstalledShimDirAsync();
+            ShimDir = await ShimBinary.DirAsync();
             _instance = await ContainerdFixture.StartAsync(new ContainerdOptions { ShimBinDir = ShimDir });
             await _instance.ImportAsync((await TestImages.BuildDemoAsync()).TarPath);
             await _instance.ImportAsync((await TestImages.BuildBusyboxAsync()).TarPath);
@@ -220,21 +219,6 @@ public sealed class StressToolTests(StressToolTests.Containerd fixture) : IClass
             {
                 await _instance.DisposeAsync();
             }
-        }
-
-        // As the shim tests do: $SHIM_BIN_DIR when the Makefile set it, otherwise install once into out/test-prefix.
-        private static async Task<string> InstalledShimDirAsync()
-        {
-            if (Environment.GetEnvironmentVariable("SHIM_BIN_DIR") is { Length: > 0 } dir && File.Exists(Path.Combine(dir, ShimName)))
-            {
-                return Path.GetFullPath(dir);
-            }
-            var prefix = Path.Combine(RepositoryLayout.OutDir, "test-prefix");
-            var result = await ProcessRunner.RunAsync(
-                "make", ["-C", RepositoryLayout.RepoRoot, "install", $"PREFIX={prefix}", $"OUT={RepositoryLayout.OutDir}"],
-                timeout: TimeSpan.FromMinutes(15));
-            Assert.True(result.Succeeded, $"make install PREFIX={prefix} failed:\n{result}");
-            return Path.Combine(prefix, "bin");
         }
     }
 }

@@ -1,10 +1,8 @@
-using Containerd.Testing;
-
-namespace Shim.Tests;
+namespace Containerd.Testing;
 
 /// <summary>
-/// The installed shim the tests run: <c>$SHIM_BIN_DIR</c> when the Makefile set it (it installs into
-/// <c>out/test-prefix</c> first), otherwise this run installs it once with <c>make install PREFIX=out/test-prefix</c>,
+/// The installed wasmtime shim that integration tests run: <c>$SHIM_BIN_DIR</c> when the Makefile set it (it installs
+/// into <c>out/test-prefix</c> first), otherwise this run installs it once with <c>make install PREFIX=out/test-prefix</c>,
 /// so the tests always exercise exactly what a user installs: the binary with libwasmtime.so beside it.
 /// </summary>
 public static class ShimBinary

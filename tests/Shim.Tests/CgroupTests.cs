@@ -181,6 +181,41 @@ public sealed class CgroupTests(WasmShimFixture fx, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Kernel_oom_kill_is_published_as_tasks_oom()
+    {
+        // The engine caps linear memory under the spec's 512 MiB; lowering the cgroup to 32 MiB before Start lets the
+        // kernel's OOM killer act first, as it would for memory the engine does not account.
+        await EnsureImageAsync();
+        var id = WasmShimFixture.NewId("oom");
+        await fx.Containerd.RunCtrAsync("container", "create", "--runtime", WasmShimFixture.Runtime,
+            "--memory-limit", (512 << 20).ToString(), ImageName, id, "/grow.wat");
+        using var client = new ContainerdClient(fx.Containerd.Address, fx.Containerd.Namespace);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try
+        {
+            await using var events = await EventSubscription.StartAsync(client, [EventFilters.Topic("/tasks/oom")], cts.Token);
+            var mounts = await client.Snapshots.MountsAsync(new Containerd.Services.Snapshots.V1.MountsRequest { Snapshotter = "overlayfs", Key = id });
+            await client.Tasks.CreateAsync(new CreateTaskRequest { ContainerId = id, Rootfs = { mounts.Mounts } });
+            await client.Tasks.UpdateAsync(new UpdateTaskRequest
+            {
+                ContainerId = id,
+                Resources = RuntimeSpecAny.LinuxResources("""{"memory":{"limit":33554432}}"""),
+            });
+            var waiting = client.Tasks.WaitAsync(new WaitRequest { ContainerId = id }, cancellationToken: cts.Token);
+            await client.Tasks.StartAsync(new StartRequest { ContainerId = id });
+            var oom = await events.WaitForAsync(e => e.Topic == "/tasks/oom", cts.Token);
+            Assert.True(oom.TryUnpack<Containerd.Events.TaskOOM>(out var message));
+            Assert.Equal(id, message.ContainerId);
+            var exit = await waiting;
+            Assert.Equal(137u, exit.ExitStatus);
+        }
+        finally
+        {
+            await KillAndDeleteAsync(id);
+        }
+    }
+
+    [Fact]
     public async Task Systemd_form_cgroups_path_fails_create_with_a_clear_error()
     {
         var id = WasmShimFixture.NewId("systemd");

@@ -27,6 +27,9 @@ public sealed class RuntimeContext
     /// <summary>The resolved program.</summary>
     public required Entrypoint Entrypoint { get; init; }
 
+    /// <summary>The directories the guest sees (default: the rootfs as <c>/</c>, read-write); see <see cref="WasiPreopens"/>.</summary>
+    public IReadOnlyList<WasiPreopen> Preopens { get; init; } = [];
+
     /// <summary>The platform the container runs on, as OCI spells it (e.g. <c>linux/amd64</c>).</summary>
     public string Platform { get; init; } = CurrentPlatform;
 
@@ -62,6 +65,7 @@ public sealed class RuntimeContext
         var args = process?.Args ?? [];
         var env = process?.Env ?? [];
         var cwd = string.IsNullOrEmpty(process?.Cwd) ? "/" : process.Cwd;
+        var preopens = WasiPreopens.FromSpec(spec, rootfs);
         Entrypoint entrypoint;
         try
         {
@@ -86,6 +90,7 @@ public sealed class RuntimeContext
             Env = env,
             Cwd = cwd,
             Entrypoint = entrypoint,
+            Preopens = preopens,
         };
     }
 }

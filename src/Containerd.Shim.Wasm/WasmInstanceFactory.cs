@@ -28,6 +28,8 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
     /// <inheritdoc/>
     public async Task<IInstance> CreateAsync(InstanceConfig config, CancellationToken ct)
     {
+        // Built before anything is spawned: a spec the instance cannot honour fails Create here, with the reason.
+        using var plan = InstanceSetupFd.Create(InstanceSetupPlan.Build(config.Spec, config.Rootfs));
         using var control = Pipe.Create();
         var start = Pipe.Create();
         ChildProcess child;
@@ -37,6 +39,7 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
             {
                 [InstanceProcess.ControlFd] = control.Write,
                 [InstanceProcess.StartFd] = start.Read,
+                [InstanceSetupPlan.Fd] = plan,
             };
             AddIfPresent(files, 0, config.Stdin);
             AddIfPresent(files, 1, config.Stdout);

@@ -35,7 +35,9 @@ internal static partial class InstanceSetupFd
     /// </summary>
     public static Spec? ReadSpec()
     {
-        if (fcntl(InstanceSetupPlan.Fd, F_GETFD) < 0)
+        // Only the constructor leaves config.json there; without a plan the runtime may own fd 5 for itself.
+        if (fcntl(InstanceSetupPlan.Fd, F_GETFD) < 0
+            || Path.GetFileName(new FileInfo($"/proc/self/fd/{InstanceSetupPlan.Fd}").LinkTarget) != "config.json")
         {
             return null;
         }

@@ -19,7 +19,10 @@ public sealed class ConfigContainer : IAsyncDisposable
         Id = WasmShimFixture.NewId(prefix);
         _dir = Directory.CreateTempSubdirectory("config-container-").FullName;
         // Reachable by the container's user (CreateTempSubdirectory makes 0700 folders).
-        File.SetUnixFileMode(_dir, (UnixFileMode)0b111_101_101);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(_dir, (UnixFileMode)0b111_101_101);
+        }
         Rootfs = Path.Combine(_dir, "rootfs");
         Directory.CreateDirectory(Rootfs);
         File.Copy(wasm, Path.Combine(Rootfs, "app.wasm"));

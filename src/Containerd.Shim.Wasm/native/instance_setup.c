@@ -209,14 +209,21 @@ static void rlimits(void) {
     }
 }
 
-// Hands the .NET side what the new identity may not be able to reach: config.json at fd 5, the rootfs as the cwd.
-static void keep_bundle(const char *rootfs) {
+// config.json is opened first, from the cwd (the bundle), before a joined mount namespace could change what the
+// path means.
+static int open_config(void) {
     int fd = open("config.json", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         fail(errno, "open config.json in the bundle");
-    if (dup3(fd, PLAN_FD, O_CLOEXEC) < 0)
+    return fd;
+}
+
+// Hands the .NET side what the new identity may not be able to reach: config.json at fd 5, the rootfs as the cwd.
+// The chdir comes after the mounts, so that the cwd is the rootfs as the binds left it.
+static void keep_bundle(int config, const char *rootfs) {
+    if (dup3(config, PLAN_FD, O_CLOEXEC) < 0)
         fail(errno, "dup config.json to fd %d", PLAN_FD);
-    close(fd);
+    close(config);
     if (chdir(rootfs) != 0)
         fail(errno, "chdir to the rootfs %s", rootfs);
 }
@@ -304,10 +311,11 @@ __attribute__((constructor)) static void instance_setup(int argc, char **argv, c
             fail(0, "setup plan larger than %d bytes", MAX_PLAN);
     }
     parse(size);
+    int config = open_config();
     join_namespaces();
     new_namespaces();
     bind_mounts();
     rlimits();
-    keep_bundle(argv[4]);
+    keep_bundle(config, argv[4]);
     identity();
 }

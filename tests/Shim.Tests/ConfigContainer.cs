@@ -108,12 +108,18 @@ public sealed class ConfigContainer : IAsyncDisposable
         throw new TimeoutException($"ctr task ps {Id} listed no pid");
     }
 
-    /// <summary>Deletes the task (killing it) and the container, removes the folder.</summary>
-    public async ValueTask DisposeAsync()
+    /// <summary>Deletes the task (killing it) and the container; safe to call again.</summary>
+    public async Task DeleteAsync()
     {
         // --force kills a live task and waits for it before deleting.
         await _fx.Containerd.CtrAsync("task", "delete", "--force", Id);
         await _fx.Containerd.CtrAsync("container", "delete", Id);
+    }
+
+    /// <summary>Deletes the task (killing it) and the container, removes the folder.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await DeleteAsync();
         Directory.Delete(_dir, recursive: true);
     }
 }

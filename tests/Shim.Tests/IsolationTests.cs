@@ -36,6 +36,9 @@ public sealed class IsolationTests(WasmShimFixture fx)
         Assert.Equal("1", status["NoNewPrivs"]);
         var nofile = File.ReadAllLines($"/proc/{pid}/limits").Single(l => l.StartsWith("Max open files", StringComparison.Ordinal));
         Assert.Equal(["256", "512"], nofile.Split(' ', StringSplitOptions.RemoveEmptyEntries)[3..5]);
+
+        await c.DeleteAsync();
+        AssertGone(pid);
     }
 
     [Fact]
@@ -75,6 +78,8 @@ public sealed class IsolationTests(WasmShimFixture fx)
             }
             // pid namespaces are not created (docs/architecture.md): a wasm guest has no process API.
             Assert.Equal(Link(Environment.ProcessId, "pid"), Link(pid, "pid"));
+            await c.DeleteAsync();
+            AssertGone(pid);
         }
         finally
         {
@@ -103,6 +108,9 @@ public sealed class IsolationTests(WasmShimFixture fx)
         Assert.True(result.Succeeded, result.ToString());
         Assert.Equal("ok\n", result.Stdout);
     }
+
+    // The instance process, and with it its private mount namespace and the namespaces it created, are gone.
+    private static void AssertGone(int pid) => Assert.False(Directory.Exists($"/proc/{pid}"), $"process {pid} is still there");
 
     private static Dictionary<string, string> Status(int pid) =>
         File.ReadAllLines($"/proc/{pid}/status")

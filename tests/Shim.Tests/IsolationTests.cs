@@ -89,6 +89,18 @@ public sealed class IsolationTests(WasmShimFixture fx)
     }
 
     [Fact]
+    public async Task A_new_network_namespace_has_loopback_up()
+    {
+        await using var c = (await ConfigContainer.CreateAsync(fx, "lo")).Args("sleep", "60").Namespace("network");
+        var pid = await c.StartDetachedAsync();
+
+        Assert.NotEqual(Link(Environment.ProcessId, "net"), Link(pid, "net"));
+        var lo = await ProcessRunner.RunAsync("nsenter", [$"--net=/proc/{pid}/ns/net", "ip", "-o", "link", "show", "lo"], null, TimeSpan.FromSeconds(30));
+        Assert.True(lo.Succeeded, lo.ToString());
+        Assert.Contains(",UP,", lo.Stdout);
+    }
+
+    [Fact]
     public async Task A_namespace_path_that_does_not_exist_fails_create_naming_the_step()
     {
         await using var c = (await ConfigContainer.CreateAsync(fx, "badns")).Args("echo", "never")

@@ -11,7 +11,7 @@
 // tab-separated fields, fixed order of execution regardless of line order:
 //   wasm-instance-setup 1                  header
 //   join <type> <path>                     setns (type: user ipc uts net mnt cgroup); user first, mnt last
-//   new <type>                             unshare (ipc uts net mnt cgroup)
+//   new <type>                             unshare (ipc uts net mnt cgroup); a new net gets lo up
 //   hostname <name>                        sethostname, only in a new uts namespace
 //   bind <r|-><o|-> <source> <target>      bind mount (r: recursive, o: read-only) in the private mount namespace
 //   rlimit <resource> <soft> <hard>        setrlimit (numbers; RLIM_INFINITY as 18446744073709551615)
@@ -28,15 +28,18 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <net/if.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -159,6 +162,22 @@ static void join_namespaces(void) {
             }
 }
 
+// A new network namespace starts with lo down; as runc does, bring it up so a guest can use 127.0.0.1.
+static void loopback_up(void) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        fail(errno, "socket to configure the loopback interface");
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) != 0)
+        fail(errno, "read the loopback interface's flags");
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0)
+        fail(errno, "bring the loopback interface up");
+    close(s);
+}
+
 static void new_namespaces(void) {
     int flags = 0;
     for (struct line *l = next("new", -1); l; l = next("new", l - lines)) {
@@ -167,6 +186,8 @@ static void new_namespaces(void) {
     }
     if (flags != 0 && unshare(flags) != 0)
         fail(errno, "unshare namespaces (flags 0x%x)", flags);
+    if (flags & CLONE_NEWNET)
+        loopback_up();
     struct line *h = next("hostname", -1);
     if (h != NULL && (flags & CLONE_NEWUTS)) {
         need(h, 2);

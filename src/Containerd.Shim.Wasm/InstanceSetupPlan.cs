@@ -124,7 +124,8 @@ public static class InstanceSetupPlan
             Line(plan, "umask", Convert.ToString(umask, 8));
         }
         var user = process?.User ?? new User();
-        Line(plan, ["user", Num(user.Uid), Num(user.Gid), .. (user.AdditionalGids ?? []).Select(g => Num(g))]);
+        var groups = string.Join(',', (user.AdditionalGids ?? []).Select(g => Num(g)));
+        Line(plan, groups.Length > 0 ? ["user", Num(user.Uid), Num(user.Gid), groups] : ["user", Num(user.Uid), Num(user.Gid)]);
         // No capabilities in the spec means none (a wasm guest cannot use any): stricter than runc, which then
         // leaves them unchanged.
         var caps = process?.Capabilities;

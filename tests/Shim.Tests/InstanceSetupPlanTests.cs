@@ -38,7 +38,7 @@ public sealed class InstanceSetupPlanTests : IDisposable
               "noNewPrivileges": true}}
             """);
         Assert.Equal(
-            [InstanceSetupPlan.Header, "rlimit\t7\t100\t200", "umask\t22", "user\t1000\t1001\t10\t20",
+            [InstanceSetupPlan.Header, "rlimit\t7\t100\t200", "umask\t22", "user\t1000\t1001\t10,20",
              "caps\t420\t400\t400\t0\t400", "nnp"],
             lines);
     }

@@ -19,7 +19,7 @@ public sealed class IsolationTests(WasmShimFixture fx)
         await using var c = (await ConfigContainer.CreateAsync(fx, "user")).Args("sleep", "60");
         c.Process["user"] = new JsonObject
         {
-            ["uid"] = 1000, ["gid"] = 1000, ["additionalGids"] = new JsonArray(2000, 2001),
+            ["uid"] = 1000, ["gid"] = 1000, ["additionalGids"] = new JsonArray(2000, 2001, 2002, 2003, 2004, 2005, 2006, 2007),
         };
         c.Process["rlimits"] = new JsonArray(
             new JsonObject { ["type"] = "RLIMIT_NOFILE", ["soft"] = 256, ["hard"] = 512 });
@@ -29,7 +29,7 @@ public sealed class IsolationTests(WasmShimFixture fx)
         var status = Status(pid);
         Assert.Equal("1000\t1000\t1000\t1000", status["Uid"]);
         Assert.Equal("1000\t1000\t1000\t1000", status["Gid"]);
-        Assert.Equal("2000 2001", status["Groups"]);
+        Assert.Equal("2000 2001 2002 2003 2004 2005 2006 2007", status["Groups"]);
         Assert.Equal("0000000000000000", status["CapEff"]);
         Assert.Equal("0000000000000000", status["CapPrm"]);
         Assert.Equal("0000000000000000", status["CapBnd"]);

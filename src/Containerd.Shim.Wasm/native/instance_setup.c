@@ -16,7 +16,7 @@
 //   bind <r|-><o|-> <source> <target>      bind mount (r: recursive, o: read-only) in the private mount namespace
 //   rlimit <resource> <soft> <hard>        setrlimit (numbers; RLIM_INFINITY as 18446744073709551615)
 //   umask <mode>                           umask (octal)
-//   user <uid> <gid> [<gid>...]            setgroups(additional gids), setgid, setuid
+//   user <uid> <gid> [<gid>,<gid>...]      setgroups(additional gids), setgid, setuid
 //   caps <bounding> <effective> <permitted> <inheritable> <ambient>   64-bit masks in hex
 //   nnp                                    prctl(PR_SET_NO_NEW_PRIVS)
 // Afterwards fd 5 holds config.json (opened from the cwd, the bundle) and the cwd is the rootfs (argv[4]), so that
@@ -50,6 +50,7 @@
 #define MAX_PLAN (64 * 1024)
 #define MAX_ITEMS 128
 #define MAX_FIELDS 8
+#define MAX_GROUPS 65536 // NGROUPS_MAX
 
 static char plan[MAX_PLAN + 1];
 
@@ -284,10 +285,17 @@ static void identity(void) {
         need(u, 3);
         uid_t uid = (uid_t)number(u->f[1], 10, "uid");
         gid_t gid = (gid_t)number(u->f[2], 10, "gid");
-        gid_t groups[MAX_ITEMS];
+        // Additional gids: one comma-separated field, so any number fits one line.
+        static gid_t groups[MAX_GROUPS];
         int ngroups = 0;
-        for (int i = 3; i < u->n && ngroups < MAX_ITEMS; i++)
-            groups[ngroups++] = (gid_t)number(u->f[i], 10, "additional gid");
+        for (char *g = u->n > 3 ? u->f[3] : NULL, *comma; g != NULL && *g != '\0'; g = comma ? comma + 1 : NULL) {
+            comma = strchr(g, ',');
+            if (comma != NULL)
+                *comma = '\0';
+            if (ngroups == MAX_GROUPS)
+                fail(0, "more than %d additional gids", MAX_GROUPS);
+            groups[ngroups++] = (gid_t)number(g, 10, "additional gid");
+        }
         // Keep the permitted set across setuid so the spec's capabilities can be set afterwards.
         if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0)
             fail(errno, "prctl PR_SET_KEEPCAPS");

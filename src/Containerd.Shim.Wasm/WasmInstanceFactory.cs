@@ -30,6 +30,8 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
     {
         // Built before anything is spawned: a spec the instance cannot honour fails Create here, with the reason.
         using var plan = InstanceSetupFd.Create(InstanceSetupPlan.Build(config.Spec, config.Rootfs));
+        // Made before the spawn so a bad cgroupsPath or limit fails Create without a process to clean up.
+        var cgroup = InstanceCgroup.Create(config);
         using var control = Pipe.Create();
         var start = Pipe.Create();
         ChildProcess child;
@@ -56,6 +58,7 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
         catch
         {
             start.Dispose();
+            cgroup?.Dispose();
             throw;
         }
         finally
@@ -69,16 +72,30 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
             config.Stderr?.Dispose();
         }
 
+        var instance = new WasmInstance(config.Id, child, start.Write, cgroup);
         ShimException? failure;
         try
         {
+            // The child cannot run guest code before the start byte: joining now puts every guest instruction,
+            // and the module's compilation, under the container's limits.
+            cgroup?.Join(child.Pid, instance.RaiseOom);
             using var cancel = ct.Register(() => KillQuietly(child));
             failure = await Task.Run(() => ControlChannel.ReadReport(control.Read), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (ShimException)
+        {
+            // Joining the cgroup failed: the child must not run outside it.
+            KillQuietly(child);
+            await child.Exited.ConfigureAwait(false);
+            start.Dispose();
+            cgroup?.Dispose();
+            throw;
         }
         catch (EndOfStreamException)
         {
             var status = await child.Exited.ConfigureAwait(false);
             start.Dispose();
+            cgroup?.Dispose();
             ct.ThrowIfCancellationRequested();
             throw new ShimException(StatusCode.Internal,
                 $"container {config.Id}: instance process {child.Pid} exited with status {status.ExitCode} before it was ready");
@@ -88,10 +105,11 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
             // The child exits right after reporting; wait for the reaper so no zombie or half-made task remains.
             start.Dispose();
             await child.Exited.ConfigureAwait(false);
+            cgroup?.Dispose();
             throw failure;
         }
         ShimLog.Debug($"container {config.Id}: instance process {child.Pid} ready");
-        return new WasmInstance(config.Id, child, start.Write);
+        return instance;
     }
 
     private static void AddIfPresent(Dictionary<int, SafeHandle> files, int fd, SafeHandle? handle)

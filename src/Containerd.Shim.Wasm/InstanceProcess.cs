@@ -53,7 +53,14 @@ public static class InstanceProcess
         RuntimeContext ctx;
         try
         {
-            var spec = Spec.Load(Path.Combine(bundle, "config.json"));
+            // With a setup plan, the native constructor already ran (namespaces, mounts, identity) and left
+            // config.json open for us, since the container's user may not reach the bundle.
+            var spec = InstanceSetupFd.ReadSpec();
+            if (spec is not null)
+            {
+                rootfs = InstanceSetupFd.ReachableRootfs(rootfs);
+            }
+            spec ??= Spec.Load(Path.Combine(bundle, "config.json"));
             ctx = RuntimeContext.FromSpec(id, rootfs, spec, image is null ? null : image.Resolve);
             engine.CanHandle(ctx);
         }

@@ -27,6 +27,8 @@ public sealed class RuntimeContext
     /// <summary>The resolved program.</summary>
     public required Entrypoint Entrypoint { get; init; }
 
+    /// <summary>The directories the guest sees (default: the rootfs as <c>/</c>, read-write); see <see cref="WasiPreopens"/>.</summary>
+    public IReadOnlyList<WasiPreopen> Preopens { get; init; } = [];
     /// <summary>
     /// The container's memory limit in bytes (<c>linux.resources.memory.limit</c>), or null when it has none. The
     /// kernel enforces it on the whole instance process through the cgroup; an engine should also cap the guest's
@@ -101,6 +103,7 @@ public sealed class RuntimeContext
         var args = process?.Args ?? [];
         var env = process?.Env ?? [];
         var cwd = string.IsNullOrEmpty(process?.Cwd) ? "/" : process.Cwd;
+        var preopens = WasiPreopens.FromSpec(spec, rootfs);
         Entrypoint entrypoint;
         try
         {
@@ -125,6 +128,7 @@ public sealed class RuntimeContext
             Env = env,
             Cwd = cwd,
             Entrypoint = entrypoint,
+            Preopens = preopens,
             MemoryLimit = spec.Linux?.Resources?.Memory?.Limit is > 0 and var limit ? limit : null,
         };
     }

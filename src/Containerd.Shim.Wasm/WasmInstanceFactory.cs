@@ -28,6 +28,8 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
     /// <inheritdoc/>
     public async Task<IInstance> CreateAsync(InstanceConfig config, CancellationToken ct)
     {
+        // Built before anything is spawned: a spec the instance cannot honour fails Create here, with the reason.
+        using var plan = InstanceSetupFd.Create(InstanceSetupPlan.Build(config.Spec, config.Rootfs));
         // Made before the spawn so a bad cgroupsPath or limit fails Create without a process to clean up.
         var cgroup = InstanceCgroup.Create(config);
         using var control = Pipe.Create();
@@ -39,6 +41,7 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
             {
                 [InstanceProcess.ControlFd] = control.Write,
                 [InstanceProcess.StartFd] = start.Read,
+                [InstanceSetupPlan.Fd] = plan,
             };
             AddIfPresent(files, 0, config.Stdin);
             AddIfPresent(files, 1, config.Stdout);

@@ -15,13 +15,19 @@ internal static class WasiSetup
         {
             env.Add(("PWD", ctx.Cwd));
         }
-        return new WasiConfiguration()
+        var config = new WasiConfiguration()
             .WithArgs(ctx.Argv)
             .WithEnvironmentVariables(env)
             // fds 0-2 of the instance process are the container's FIFOs, wired by the shim at spawn.
             .WithInheritedStandardInput()
             .WithInheritedStandardOutput()
-            .WithInheritedStandardError()
-            .WithPreopenedDirectory(ctx.Rootfs, "/", true);
+            .WithInheritedStandardError();
+        // Wasmtime's preopens are capability-based: a path, symlink or ".." that leaves a preopened directory is
+        // refused, so the guest sees these folders and nothing else of the host.
+        foreach (var p in ctx.Preopens)
+        {
+            config = config.WithPreopenedDirectory(p.HostPath, p.GuestPath, p.Writable);
+        }
+        return config;
     }
 }

@@ -39,6 +39,25 @@ public sealed class DemoAppTests : IDisposable
     }
 
     [Fact]
+    public async Task CatPrintsTheFileAndLsItsFolder()
+    {
+        Directory.CreateDirectory(Path.Combine(_dir, "data"));
+        await File.WriteAllTextAsync(Path.Combine(_dir, "data", "hosts"), "127.0.0.1 localhost\n");
+
+        var cat = await RunAsync("cat", "/data/hosts");
+        Assert.Equal(0, cat.ExitCode);
+        Assert.Equal("127.0.0.1 localhost\n", cat.Stdout);
+
+        var ls = await RunAsync("ls", "/data");
+        Assert.Equal(0, ls.ExitCode);
+        Assert.Equal("hosts\n", ls.Stdout);
+
+        var missing = await RunAsync("cat", "/data/nope");
+        Assert.Equal(1, missing.ExitCode);
+        Assert.StartsWith("cat: cannot open /data/nope", missing.Stderr);
+    }
+
+    [Fact]
     public async Task SleepAcceptsFractionsAndTakesAboutThatLong()
     {
         var started = DateTime.UtcNow;

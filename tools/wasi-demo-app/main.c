@@ -5,6 +5,8 @@
 //   sleep <seconds>         sleep (fractions allowed)
 //   exit <code>             exit with that code
 //   write <file> <content>  write the content (args joined by spaces) to the file
+//   cat <file>              print the file (the isolation tests read bind mounts and probe escapes with it)
+//   ls <dir>                print the names in the folder, one a line
 //   daemon                  (default) print a verse every second, forever
 // Anything else prints "unknown command: <name>" to stderr and exits 1. After a command finishes,
 // "exiting" goes to stderr so tests can tell a clean finish from a kill.
@@ -12,6 +14,7 @@
 // The module also exports `hello`, a second entry point for tests of custom
 // entrypoints (an image entrypoint such as "/app.wasm#hello").
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +87,33 @@ static int cmd_write(int argc, char **argv) {
     return 0;
 }
 
+static int cmd_cat(int argc, char **argv) {
+    FILE *f = argc > 0 ? fopen(argv[0], "r") : NULL;
+    if (f == NULL) {
+        fprintf(stderr, "cat: cannot open %s: %s\n", argc > 0 ? argv[0] : "(missing file)", strerror(errno));
+        return 1;
+    }
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        fwrite(buf, 1, n, stdout);
+    fclose(f);
+    return 0;
+}
+
+static int cmd_ls(int argc, char **argv) {
+    DIR *d = opendir(argc > 0 ? argv[0] : "/");
+    if (d == NULL) {
+        fprintf(stderr, "ls: cannot open %s: %s\n", argc > 0 ? argv[0] : "/", strerror(errno));
+        return 1;
+    }
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            puts(e->d_name);
+    closedir(d);
+    return 0;
+}
+
 static int cmd_daemon(void) {
     static const char *const verse[] = {
         "This is the song that never ends,",
@@ -112,6 +142,10 @@ int main(int argc, char **argv) {
         rc = cmd_exit(argc - 2, argv + 2);
     } else if (strcmp(argv[1], "write") == 0) {
         rc = cmd_write(argc - 2, argv + 2);
+    } else if (strcmp(argv[1], "cat") == 0) {
+        rc = cmd_cat(argc - 2, argv + 2);
+    } else if (strcmp(argv[1], "ls") == 0) {
+        rc = cmd_ls(argc - 2, argv + 2);
     } else {
         // On stderr, as runwasi's demo does: stdout stays clean for the commands' output.
         fprintf(stderr, "unknown command: %s\n", argv[1]);

@@ -29,6 +29,7 @@ public sealed class LinuxContainerFixture : IAsyncLifetime
         });
         await Containerd.ImportAsync((await TestImages.BuildBusyboxAsync()).TarPath);
         await Containerd.ImportAsync((await TestImages.BuildDemoAsync()).TarPath);
+        await Containerd.ImportAsync((await TestImages.BuildPauseAsync()).TarPath);
         var busybox = KnownImages.Busybox(TestImages.BusyboxBinaryPath, ScriptImage);
         var scripts = new ImageDefinition
         {
@@ -239,6 +240,53 @@ public sealed class LinuxContainerTests(LinuxContainerFixture fx)
     }
 
     [Fact]
+    public async Task Pause_container_runs_until_sigterm_and_exits_0()
+    {
+        var id = WasmShimFixture.NewId("pause");
+        try
+        {
+            // The sandbox container of every pod: a static binary that handles SIGTERM as its pid-namespace init.
+            var run = RunAsync(KnownImages.PauseName, id, []);
+            var pid = await WaitForPidAsync(id);
+            Assert.Equal("pause", File.ReadAllText($"/proc/{pid}/comm").Trim());
+            await Ctrd.RunCtrAsync("task", "kill", id);
+            var result = await run;
+            Assert.Equal(0, result.ExitCode);
+            await AssertNothingLeftAsync(id);
+        }
+        finally
+        {
+            await CleanUpAsync(id);
+        }
+    }
+
+    [Fact]
+    public async Task After_the_shim_is_killed_its_delete_action_removes_the_runc_container()
+    {
+        var id = WasmShimFixture.NewId("bb-orphan");
+        try
+        {
+            await Ctrd.RunCtrAsync("run", "-d", "--runtime", Runtime, Busybox, id, "sleep", "1000");
+            var pid = await WaitForPidAsync(id);
+            var shim = int.Parse(File.ReadAllLines($"/proc/{pid}/status").First(l => l.StartsWith("PPid:", StringComparison.Ordinal)).Split('\t')[1]);
+            Assert.EndsWith(ShimBinary.Name, File.ReadAllText($"/proc/{shim}/cmdline").Split('\0')[0]);
+
+            // containerd notices the dead shim and runs `containerd-shim-wasmtime-v1 delete` for the task.
+            Process.GetProcessById(shim).Kill();
+            await WaitUntilAsync(async () => (await Ctrd.CtrAsync("task", "ls")).Stdout.Split('\n')
+                .All(l => !l.StartsWith(id + " ", StringComparison.Ordinal) || l.Contains("STOPPED")), $"task {id} stopped or gone");
+            await Ctrd.CtrAsync("task", "delete", "--force", id);
+            await Ctrd.RunCtrAsync("container", "delete", id);
+            Assert.False(IsRunning(pid), $"init process {pid} still runs: {(File.Exists($"/proc/{pid}/stat") ? File.ReadAllText($"/proc/{pid}/stat") : "")}");
+            await AssertNothingLeftAsync(id, shimExitedCleanly: false);
+        }
+        finally
+        {
+            await CleanUpAsync(id);
+        }
+    }
+
+    [Fact]
     public async Task Runc_failure_fails_create_with_runc_own_message_and_leaves_nothing()
     {
         var id = WasmShimFixture.NewId("bb-bad");
@@ -253,7 +301,7 @@ public sealed class LinuxContainerTests(LinuxContainerFixture fx)
         await AssertNothingLeftAsync(id);
     }
 
-    private async Task AssertNothingLeftAsync(string id)
+    private async Task AssertNothingLeftAsync(string id, bool shimExitedCleanly = true)
     {
         // The shim exits right after the last Delete; give it a moment.
         await WaitUntilAsync(() => Task.FromResult(ProcessesMentioning(id).Count == 0), $"no process mentioning {id}",
@@ -262,7 +310,11 @@ public sealed class LinuxContainerTests(LinuxContainerFixture fx)
         Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(id));
         Assert.False(Directory.Exists(Path.Combine(RuncStateBase, Ctrd.Namespace, id)), "runc state remains");
         Assert.Empty(CgroupsOf(id));
-        Assert.False(File.Exists(Ctrd.ShimSocketPath(Ctrd.Namespace, id)), "shim socket remains");
+        if (shimExitedCleanly)
+        {
+            // A killed shim cannot remove its socket, whatever its containers were.
+            Assert.False(File.Exists(Ctrd.ShimSocketPath(Ctrd.Namespace, id)), "shim socket remains");
+        }
         Assert.False(Directory.Exists(Path.Combine(Ctrd.StateDir, "io.containerd.runtime.v2.task", Ctrd.Namespace, id)), "bundle remains");
     }
 
@@ -295,6 +347,20 @@ public sealed class LinuxContainerTests(LinuxContainerFixture fx)
             return pid > 0;
         }, $"task {id} RUNNING with a pid");
         return pid;
+    }
+
+    /// <summary>Whether <paramref name="pid"/> exists and is not a zombie (a dead shim's children go to an ancestor that may reap late).</summary>
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[0] != "Z";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
     }
 
     private static List<int> ChildrenOf(int pid)

@@ -1,6 +1,8 @@
 using System.Diagnostics;
-using System.Text;
+using Containerd.Api.Client;
+using Containerd.Services.Tasks.V1;
 using Containerd.Testing;
+using Grpc.Core;
 using ImageBuilder;
 using Xunit;
 
@@ -240,6 +242,42 @@ public sealed class LinuxContainerTests(LinuxContainerFixture fx)
     }
 
     [Fact]
+    public async Task Tasks_Update_changes_the_limits_through_runc_update()
+    {
+        var id = WasmShimFixture.NewId("bb-update");
+        using var client = new ContainerdClient(Ctrd.Address, Ctrd.Namespace);
+        try
+        {
+            var run = RunAsync(Busybox, id, ["sleep", "1000"]);
+            var pid = await WaitForPidAsync(id);
+            await client.Tasks.UpdateAsync(new UpdateTaskRequest
+            {
+                ContainerId = id,
+                Resources = RuntimeSpecAny.LinuxResources("""{"pids":{"limit":42},"memory":{"limit":67108864}}"""),
+            });
+            Assert.Equal("42", ReadCgroupFile(pid, "pids", "pids.max"));
+            var pureV2 = File.Exists("/sys/fs/cgroup/cgroup.controllers");
+            Assert.Equal("67108864", ReadCgroupFile(pid, "memory", pureV2 ? "memory.max" : "memory.limit_in_bytes"));
+
+            // runc's own complaint comes back, with the container named.
+            var bad = await Assert.ThrowsAsync<RpcException>(async () => await client.Tasks.UpdateAsync(new UpdateTaskRequest
+            {
+                ContainerId = id,
+                Resources = RuntimeSpecAny.LinuxResources("""{"pids":{"limit":"many"}}"""),
+            }));
+            Assert.Contains(id, bad.Status.Detail);
+            Assert.Contains("cannot unmarshal", bad.Status.Detail);
+
+            await Ctrd.RunCtrAsync("task", "kill", "-s", "SIGKILL", id);
+            Assert.Equal(137, (await run).ExitCode);
+        }
+        finally
+        {
+            await CleanUpAsync(id);
+        }
+    }
+
+    [Fact]
     public async Task Pause_container_runs_until_sigterm_and_exits_0()
     {
         var id = WasmShimFixture.NewId("pause");
@@ -347,6 +385,24 @@ public sealed class LinuxContainerTests(LinuxContainerFixture fx)
             return pid > 0;
         }, $"task {id} RUNNING with a pid");
         return pid;
+    }
+
+    /// <summary>A control file of the cgroup <paramref name="pid"/> is in, on cgroup v1 (this host) or v2.</summary>
+    private static string ReadCgroupFile(int pid, string controller, string file)
+    {
+        foreach (var line in File.ReadAllLines($"/proc/{pid}/cgroup"))
+        {
+            var parts = line.Split(':', 3);
+            if (parts[1].Split(',').Contains(controller))
+            {
+                return File.ReadAllText($"/sys/fs/cgroup/{parts[1]}{parts[2]}/{file}").Trim();
+            }
+            if (parts[0] == "0" && parts[1].Length == 0 && File.Exists($"/sys/fs/cgroup{parts[2]}/{file}"))
+            {
+                return File.ReadAllText($"/sys/fs/cgroup{parts[2]}/{file}").Trim();
+            }
+        }
+        throw new InvalidOperationException($"process {pid} has no {controller} cgroup: {File.ReadAllText($"/proc/{pid}/cgroup")}");
     }
 
     /// <summary>Whether <paramref name="pid"/> exists and is not a zombie (a dead shim's children go to an ancestor that may reap late).</summary>

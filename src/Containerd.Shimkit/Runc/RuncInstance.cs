@@ -1,4 +1,7 @@
+using System.Text.Json;
 using Containerd.Shimkit.Processes;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
 
 namespace Containerd.Shimkit.Runc;
 
@@ -6,8 +9,13 @@ namespace Containerd.Shimkit.Runc;
 /// A Linux container run by runc (see <see cref="RuncInstanceFactory"/>). The task pid is the container's init
 /// process, a child of the shim since <c>runc create</c> exited; its exit, collected by the reaper, is the task's.
 /// </summary>
-public sealed class RuncInstance : IInstance
+public sealed class RuncInstance : IInstance, IInstanceResources
 {
+    /// <summary>The type URL containerd gives <c>UpdateTaskRequest.resources</c>: the runtime spec's LinuxResources as JSON.</summary>
+    public const string LinuxResourcesTypeUrl = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources";
+
+    private const string UpdateFileName = "runc-update.json";
+
     private readonly string _id;
     private readonly string _bundle;
     private readonly RuncCli _runc;
@@ -72,6 +80,52 @@ public sealed class RuncInstance : IInstance
     public Task<ExitStatus> WaitAsync(CancellationToken ct) =>
         // The init process wrote straight into containerd's FIFOs; once it is gone every byte is in them.
         _init.Exited.WaitAsync(ct);
+
+    /// <inheritdoc/>
+    public void Update(Any resources, IReadOnlyDictionary<string, string> annotations)
+    {
+        if (!string.IsNullOrEmpty(resources.TypeUrl) && !resources.TypeUrl.EndsWith("/LinuxResources", StringComparison.Ordinal))
+        {
+            throw new ShimException(StatusCode.InvalidArgument,
+                $"update container {_id}: resources of type {resources.TypeUrl}, expected {LinuxResourcesTypeUrl}");
+        }
+        var json = resources.Value.ToByteArray();
+        try
+        {
+            using var _ = JsonDocument.Parse(json);
+        }
+        catch (JsonException e)
+        {
+            throw new ShimException(StatusCode.InvalidArgument, $"update container {_id}: the resources are not a JSON document: {e.Message}", e);
+        }
+        // runc reads the document from a file; the bundle is the container's own folder, gone with the container.
+        var file = Path.Combine(_bundle, UpdateFileName);
+        File.WriteAllBytes(file, json);
+        try
+        {
+            _runc.UpdateAsync(_id, file).GetAwaiter().GetResult();
+        }
+        catch (ShimException e)
+        {
+            throw new ShimException(e.Code, $"update container {_id}: {e.Message}", e);
+        }
+        finally
+        {
+            TryDeleteFile(file);
+        }
+    }
+
+    /// <inheritdoc/>
+    public Any Stats() =>
+        throw new ShimException(StatusCode.Unimplemented, $"stats of container {_id}: not available for Linux containers yet");
+
+    /// <inheritdoc/>
+    public event Action? OomKilled
+    {
+        // Not watched yet: runc's containers report no OOM kills to the kit.
+        add { }
+        remove { }
+    }
 
     /// <inheritdoc/>
     public async ValueTask DeleteAsync()

@@ -309,13 +309,13 @@ public sealed class LinuxContainerTests(LinuxContainerFixture fx)
             var shim = int.Parse(File.ReadAllLines($"/proc/{pid}/status").First(l => l.StartsWith("PPid:", StringComparison.Ordinal)).Split('\t')[1]);
             Assert.EndsWith(ShimBinary.Name, File.ReadAllText($"/proc/{shim}/cmdline").Split('\0')[0]);
 
-            // containerd notices the dead shim and runs `containerd-shim-wasmtime-v1 delete` for the task.
+            // containerd notices the dead shim and runs `containerd-shim-wasmtime-v1 delete` for the task, which kills
+            // the init and has runc delete the container.
             Process.GetProcessById(shim).Kill();
-            await WaitUntilAsync(async () => (await Ctrd.CtrAsync("task", "ls")).Stdout.Split('\n')
-                .All(l => !l.StartsWith(id + " ", StringComparison.Ordinal) || l.Contains("STOPPED")), $"task {id} stopped or gone");
+            var state = Path.Combine(RuncStateBase, Ctrd.Namespace, id);
+            await WaitUntilAsync(() => Task.FromResult(!IsRunning(pid) && !Directory.Exists(state)), $"init {pid} and {state} gone");
             await Ctrd.CtrAsync("task", "delete", "--force", id);
             await Ctrd.RunCtrAsync("container", "delete", id);
-            Assert.False(IsRunning(pid), $"init process {pid} still runs: {(File.Exists($"/proc/{pid}/stat") ? File.ReadAllText($"/proc/{pid}/stat") : "")}");
             await AssertNothingLeftAsync(id, shimExitedCleanly: false);
         }
         finally

@@ -278,6 +278,51 @@ public sealed class LinuxContainerTests(LinuxContainerFixture fx)
     }
 
     [Fact]
+    public async Task Ctr_task_metrics_reads_the_cgroup_runc_made()
+    {
+        var id = WasmShimFixture.NewId("bb-metrics");
+        const int limit = 96 << 20;
+        try
+        {
+            var run = RunAsync(Busybox, id, ["sleep", "1000"], ["--memory-limit", limit.ToString()]);
+            await WaitForPidAsync(id);
+            var text = await Ctrd.RunCtrAsync("task", "metrics", id);
+            // ctr prints "memory.usage_in_bytes <n>" (v1) or "memory.usage <n>" (v2) lines, and the limit.
+            var usage = text.Split('\n').Select(l => l.Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries))
+                .FirstOrDefault(f => f.Length == 2 && f[0] is "memory.usage_in_bytes" or "memory.usage");
+            Assert.True(usage is not null, text);
+            Assert.True(ulong.Parse(usage[1]) > 0, $"memory usage is {usage[1]}");
+            Assert.Contains(limit.ToString(), text);
+            await Ctrd.RunCtrAsync("task", "kill", "-s", "SIGKILL", id);
+            Assert.Equal(137, (await run).ExitCode);
+        }
+        finally
+        {
+            await CleanUpAsync(id);
+        }
+    }
+
+    [Fact]
+    public async Task Oom_kill_in_a_runc_container_is_published_as_tasks_oom()
+    {
+        var id = WasmShimFixture.NewId("bb-oom");
+        var events = StartEvents();
+        try
+        {
+            await Task.Delay(300);
+            // tail keeps every line of an endless stream without a newline in memory: the 16 MiB limit kills it.
+            var result = await RunAsync(Busybox, id, ["sh", "-c", "tail /dev/zero"], ["--memory-limit", (16 << 20).ToString()]);
+            Assert.Equal(137, result.ExitCode);
+            await WaitUntilAsync(() => Task.FromResult(events.Lines().Any(l => l.Contains("/tasks/oom") && l.Contains(id))), "a /tasks/oom event");
+        }
+        finally
+        {
+            events.Dispose();
+            await CleanUpAsync(id);
+        }
+    }
+
+    [Fact]
     public async Task Pause_container_runs_until_sigterm_and_exits_0()
     {
         var id = WasmShimFixture.NewId("pause");
@@ -385,6 +430,57 @@ public sealed class LinuxContainerTests(LinuxContainerFixture fx)
             return pid > 0;
         }, $"task {id} RUNNING with a pid");
         return pid;
+    }
+
+    private CtrEvents StartEvents() => new(Ctrd);
+
+    /// <summary><c>ctr events</c> in the background, its lines collected; killed on dispose.</summary>
+    private sealed class CtrEvents : IDisposable
+    {
+        private readonly Process _process;
+        private readonly List<string> _lines = [];
+
+        public CtrEvents(ContainerdFixture containerd)
+        {
+            var psi = new ProcessStartInfo(containerd.CtrPath) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var a in new[] { "--address", containerd.Address, "--namespace", containerd.Namespace, "events" })
+            {
+                psi.ArgumentList.Add(a);
+            }
+            _process = Process.Start(psi)!;
+            _process.OutputDataReceived += (_, e) =>
+            {
+                if (e.Data is { } line)
+                {
+                    lock (_lines)
+                    {
+                        _lines.Add(line);
+                    }
+                }
+            };
+            _process.BeginOutputReadLine();
+        }
+
+        public List<string> Lines()
+        {
+            lock (_lines)
+            {
+                return [.. _lines];
+            }
+        }
+
+        public void Dispose()
+        {
+            try
+            {
+                _process.Kill(entireProcessTree: true);
+                _process.WaitForExit(5000);
+            }
+            catch (InvalidOperationException)
+            {
+            }
+            _process.Dispose();
+        }
     }
 
     /// <summary>A control file of the cgroup <paramref name="pid"/> is in, on cgroup v1 (this host) or v2.</summary>

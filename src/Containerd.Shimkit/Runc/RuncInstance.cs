@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Containerd.Shimkit.Cgroups;
 using Containerd.Shimkit.Processes;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
@@ -19,15 +20,29 @@ public sealed class RuncInstance : IInstance, IInstanceResources
     private readonly string _id;
     private readonly string _bundle;
     private readonly RuncCli _runc;
+    private static readonly TimeSpan OomPollInterval = TimeSpan.FromMilliseconds(500);
+
     private readonly ChildProcess _init;
+    private readonly Cgroup? _cgroup;
+    private readonly CgroupOomWatcher? _oomWatcher;
     private int _deleted;
 
-    internal RuncInstance(string id, string bundle, RuncCli runc, ChildProcess init)
+    internal RuncInstance(string id, string bundle, RuncCli runc, ChildProcess init, Cgroup? cgroup)
     {
         _id = id;
         _bundle = bundle;
         _runc = runc;
         _init = init;
+        _cgroup = cgroup;
+        if (cgroup is not null)
+        {
+            _oomWatcher = new CgroupOomWatcher(cgroup, OomPollInterval);
+            _oomWatcher.OomKilled += () =>
+            {
+                ShimLog.Warn($"container {_id}: the kernel OOM-killed a process of its cgroup {cgroup.Path}");
+                OomKilled?.Invoke();
+            };
+        }
     }
 
     /// <summary>The runc wrapper of this container (its state root and log).</summary>
@@ -77,9 +92,14 @@ public sealed class RuncInstance : IInstance, IInstanceResources
     }
 
     /// <inheritdoc/>
-    public Task<ExitStatus> WaitAsync(CancellationToken ct) =>
+    public async Task<ExitStatus> WaitAsync(CancellationToken ct)
+    {
         // The init process wrote straight into containerd's FIFOs; once it is gone every byte is in them.
-        _init.Exited.WaitAsync(ct);
+        var status = await _init.Exited.WaitAsync(ct).ConfigureAwait(false);
+        // An OOM kill that ended the container is reported before its exit.
+        _oomWatcher?.Check();
+        return status;
+    }
 
     /// <inheritdoc/>
     public void Update(Any resources, IReadOnlyDictionary<string, string> annotations)
@@ -117,15 +137,11 @@ public sealed class RuncInstance : IInstance, IInstanceResources
 
     /// <inheritdoc/>
     public Any Stats() =>
-        throw new ShimException(StatusCode.Unimplemented, $"stats of container {_id}: not available for Linux containers yet");
+        (_cgroup ?? throw new ShimException(StatusCode.FailedPrecondition, $"stats of container {_id}: its cgroup could not be opened (see the shim log)"))
+            .Stats();
 
     /// <inheritdoc/>
-    public event Action? OomKilled
-    {
-        // Not watched yet: runc's containers report no OOM kills to the kit.
-        add { }
-        remove { }
-    }
+    public event Action? OomKilled;
 
     /// <inheritdoc/>
     public async ValueTask DeleteAsync()
@@ -138,6 +154,16 @@ public sealed class RuncInstance : IInstance, IInstanceResources
         {
             // --force: kills whatever is left in the container's cgroup, then removes the state and the cgroup.
             await _runc.DeleteAsync(_id).ConfigureAwait(false);
+        }
+        catch (ShimException e)
+        {
+            ShimLog.Warn($"container {_id}: {e.Message}");
+        }
+        _oomWatcher?.Dispose();
+        try
+        {
+            // runc removed the cgroup; this only sweeps what it might have left (missing directories count as removed).
+            _cgroup?.Delete(TimeSpan.FromSeconds(2));
         }
         catch (ShimException e)
         {

@@ -1,3 +1,4 @@
+using Containerd.Shimkit.Cgroups;
 using Containerd.Shimkit.Processes;
 using Grpc.Core;
 
@@ -71,7 +72,7 @@ public sealed class RuncInstanceFactory : IInstanceFactory, IOrphanCleanup
             throw;
         }
         ShimLog.Debug($"container {config.Id}: runc created init process {pid} (root {root})");
-        return new RuncInstance(config.Id, config.Bundle, runc, init);
+        return new RuncInstance(config.Id, config.Bundle, runc, init, OpenCgroup(config));
     }
 
     /// <inheritdoc/>
@@ -85,6 +86,26 @@ public sealed class RuncInstanceFactory : IInstanceFactory, IOrphanCleanup
         var runc = new RuncCli(binary, _options.RootFor(ns), bundle);
         DeleteQuietlyAsync(runc, id).GetAwaiter().GetResult();
         ShimLog.Info($"delete {id}: removed the runc container left by a dead shim");
+    }
+
+    /// <summary>The cgroup runc made for the container (the same cgroupfs path rules), for Stats and OOM kills; null when
+    /// the spec has none or it cannot be opened, which costs only the metrics.</summary>
+    private static Cgroup? OpenCgroup(InstanceConfig config)
+    {
+        if (config.Spec.Linux is not { } linux)
+        {
+            return null;
+        }
+        try
+        {
+            // runc made every directory already; no resources are passed, so nothing is written.
+            return Cgroup.Create(CgroupHierarchy.Host, CgroupPath.Resolve(linux.CgroupsPath, config.Namespace, config.Id), null);
+        }
+        catch (ShimException e)
+        {
+            ShimLog.Warn($"container {config.Id}: no metrics: {e.Message}");
+            return null;
+        }
     }
 
     private static async Task DeleteQuietlyAsync(RuncCli runc, string id)

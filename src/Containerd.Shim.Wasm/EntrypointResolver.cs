@@ -49,6 +49,28 @@ public static class EntrypointResolver
         };
     }
 
+    /// <summary>
+    /// The host path of the file <paramref name="name"/> (a container path, or a bare name searched as
+    /// <see cref="Resolve"/> does) leads to inside the rootfs, or null when there is no such file or the path escapes
+    /// the rootfs. Never throws for a bad name: callers use it to decide, and leave the errors to <see cref="Resolve"/>.
+    /// </summary>
+    public static string? Locate(string rootfs, string name, IReadOnlyList<string> env, string cwd)
+    {
+        if (name.Length == 0)
+        {
+            return null;
+        }
+        try
+        {
+            var resolution = name.Contains('/') ? RootfsPath.Resolve(rootfs, name, cwd) : Search(rootfs, name, env, cwd);
+            return File.Exists(resolution.HostPath) ? resolution.HostPath : null;
+        }
+        catch (EntrypointException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Splits <c>path#function</c>; the function defaults to <see cref="Entrypoint.DefaultFunction"/>.</summary>
     public static (string Name, string Function) Split(string arg0)
     {

@@ -17,6 +17,10 @@ public interface IInstance
     /// <c>NotFound</c> when the process has already exited, <c>FailedPrecondition</c> when it cannot be signalled yet.</summary>
     void Kill(int signal);
 
+    /// <summary>Sends <paramref name="signal"/> to every process of the container (<c>ctr task kill --all</c>). An
+    /// instance that is a single process signals it, the default.</summary>
+    void KillAll(int signal) => Kill(signal);
+
     /// <summary>Completes when the program exited and every byte of its stdout/stderr has been written; the kit
     /// publishes the task exit only then.</summary>
     Task<ExitStatus> WaitAsync(CancellationToken ct);

@@ -13,7 +13,7 @@ namespace Containerd.Shimkit;
 /// </summary>
 internal static class ShimDelete
 {
-    public static int Run(ShimFlags flags)
+    public static int Run(ShimFlags flags, IOrphanCleanup? cleanup = null)
     {
         var bundle = flags.Bundle.Length > 0 ? flags.Bundle : Directory.GetCurrentDirectory();
         var pid = 0;
@@ -32,6 +32,7 @@ internal static class ShimDelete
         {
             ShimLog.Warn($"delete {flags.Id}: reading {pidFile}: {e.Message}");
         }
+        cleanup?.CleanupOrphan(flags.Namespace, flags.Id, bundle);
         try
         {
             RootfsMount.UnmountAll(Path.Combine(bundle, "rootfs"));

@@ -38,7 +38,7 @@ public static class ShimMain
             return flags.Action switch
             {
                 "start" => ShimStart.Run(flags),
-                "delete" => ShimDelete.Run(flags),
+                "delete" => ShimDelete.Run(flags, factory as IOrphanCleanup),
                 "" => ShimServer.Run(info, factory, flags),
                 _ => Unknown(flags.Action),
             };

@@ -8,7 +8,8 @@ namespace Containerd.Testing;
 // earlier one did not (a test may have left tasks running, containerd may have crashed).
 public partial class ContainerdFixture
 {
-    private const string RuncStateRoot = "/run/containerd/runc";
+    // containerd's runc shim keeps runc state under the first; the wasm shim runs its Linux containers under the second.
+    private static readonly string[] RuncStateRoots = ["/run/containerd/runc", "/run/containerd/wasmtime-runc"];
     private const string ShimSocketDir = "/run/containerd/s";
     private readonly List<(string Ns, string Id)> _seenContainers = [];
     private readonly List<string> _teardownProblems = [];
@@ -96,7 +97,7 @@ public partial class ContainerdFixture
         {
             paths.Add(WorkDir);
         }
-        paths.AddRange(namespaces.Select(ns => Path.Combine(RuncStateRoot, ns)).Where(Directory.Exists));
+        paths.AddRange(namespaces.SelectMany(ns => RuncStateRoots.Select(root => Path.Combine(root, ns))).Where(Directory.Exists));
         paths.AddRange(namespaces.SelectMany(CgroupDirs));
         paths.AddRange(known.Select(c => ShimSocketPath(c.Ns, c.Id)).Where(File.Exists));
         paths.AddRange(_networkNamespaces.Where(File.Exists));
@@ -244,8 +245,7 @@ public partial class ContainerdFixture
     {
         foreach (var ns in _seenNamespaces.Append(Namespace).Distinct())
         {
-            var runc = Path.Combine(RuncStateRoot, ns);
-            if (Directory.Exists(runc))
+            foreach (var runc in RuncStateRoots.Select(root => Path.Combine(root, ns)).Where(Directory.Exists))
             {
                 Directory.Delete(runc, recursive: true);
             }

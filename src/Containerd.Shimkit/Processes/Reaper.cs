@@ -19,6 +19,9 @@ public static unsafe class Reaper
     private static readonly AutoResetEvent ChildAdded = new(false);
     private static Thread? _thread;
     private static volatile bool _reapOrphans;
+    // Exits of adopted processes nobody had claimed yet, kept only while an adoption is pending (see BeginAdoption).
+    private static readonly Dictionary<int, ExitStatus> UnclaimedExits = [];
+    private static int _pendingAdoptions;
 
     /// <summary>
     /// Also reap children that were not spawned here: the processes a child subreaper adopts. Only the shim's
@@ -54,6 +57,85 @@ public static unsafe class Reaper
         }
         ChildAdded.Set();
         return child;
+    }
+
+    /// <summary>
+    /// Opens a window in which an orphan that this process (a child subreaper) adopts can be claimed with
+    /// <see cref="Adoption.Claim"/>: an OCI runtime's <c>create</c> leaves the container's init process behind,
+    /// reparented here, and its pid is only known once <c>create</c> exited. An exit of an unclaimed orphan that
+    /// happens inside the window is remembered for the claim instead of being dropped. Dispose closes the window.
+    /// </summary>
+    public static Adoption BeginAdoption()
+    {
+        lock (Gate)
+        {
+            EnsureStarted();
+            _pendingAdoptions++;
+        }
+        return new Adoption();
+    }
+
+    /// <summary>A pending adoption (see <see cref="BeginAdoption"/>).</summary>
+    public sealed class Adoption : IDisposable
+    {
+        private bool _disposed;
+
+        internal Adoption()
+        {
+        }
+
+        /// <summary>
+        /// Registers <paramref name="pid"/>, a child of this process (usually one it adopted), for reaping, and
+        /// returns it as a <see cref="ChildProcess"/> whose <see cref="ChildProcess.Exited"/> completes when it is
+        /// collected, or at once if it already was within this window.
+        /// </summary>
+        /// <exception cref="ShimException">FailedPrecondition when <paramref name="pid"/> is not a child of this
+        /// process (it was reparented elsewhere because this process is not a child subreaper).</exception>
+        public ChildProcess Claim(int pid)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            ChildProcess child;
+            lock (Gate)
+            {
+                if (Registered.TryGetValue(pid, out var existing))
+                {
+                    return existing;
+                }
+                child = new ChildProcess(pid);
+                if (UnclaimedExits.Remove(pid, out var status))
+                {
+                    child.SetExited(status);
+                    return child;
+                }
+                Libc.SigInfo info = default;
+                if (Libc.WaitId(Libc.P_PID, pid, &info, Libc.WEXITED | Libc.WNOHANG | Libc.WNOWAIT) != 0
+                    && Marshal.GetLastPInvokeError() == Libc.ECHILD)
+                {
+                    throw new ShimException(StatusCode.FailedPrecondition,
+                        $"process {pid} is not a child of the shim (pid {Environment.ProcessId}): is the shim a child subreaper?");
+                }
+                Registered[pid] = child;
+            }
+            ChildAdded.Set();
+            return child;
+        }
+
+        /// <summary>Closes the window; remembered exits are forgotten once no adoption is pending.</summary>
+        public void Dispose()
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+            lock (Gate)
+            {
+                if (--_pendingAdoptions == 0)
+                {
+                    UnclaimedExits.Clear();
+                }
+            }
+        }
     }
 
     private static void EnsureStarted()
@@ -136,6 +218,10 @@ public static unsafe class Reaper
         }
         else
         {
+            if (_pendingAdoptions > 0)
+            {
+                UnclaimedExits[pid] = status;
+            }
             ShimLog.Debug($"reaped adopted process {pid} (exit status {code})");
         }
         return true;

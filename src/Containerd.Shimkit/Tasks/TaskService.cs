@@ -233,9 +233,15 @@ public sealed class TaskService : TaskBase
             case TaskState.Created:
                 throw new ShimException(StatusCode.FailedPrecondition, $"cannot kill task {task.Id}: it has not been started");
             case TaskState.Running:
-                // One process per task: "all" signals the same single process.
                 ShimLog.Debug($"kill task {task.Id} with signal {request.Signal} (all={request.All})");
-                task.Instance.Kill((int)request.Signal);
+                if (request.All)
+                {
+                    task.Instance.KillAll((int)request.Signal);
+                }
+                else
+                {
+                    task.Instance.Kill((int)request.Signal);
+                }
                 break;
             default:
                 throw new ShimException(StatusCode.NotFound, $"cannot kill task {task.Id}: process already finished");

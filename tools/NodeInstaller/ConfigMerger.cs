@@ -110,12 +110,13 @@ public static class ConfigMerger
         else
         {
             var block = new StringBuilder();
-            // containerd 1.x replaces its built-in runtime map (the default handler "runc") with the runtime tables a file
-            // declares, so a file that declares none gets "runc" spelled out beside the new handler to keep it working.
+            // containerd 1.x replaces its built-in runtime map with the runtime tables a file declares, and then refuses to
+            // load CRI at all because its default handler "runc" is missing; so a version 2 file that declares no runtime
+            // gets "runc" spelled out beside the new one. (2.x keeps its built-in runc.)
             var declaresRuntimes = doc.Tables.OfType<TableSyntax>().Any(t => IsUnder(KeyPath(t.Name!), runtimesPath));
-            if (!declaresRuntimes && runtimeName != "runc")
+            if (version == 2 && !declaresRuntimes && runtimeName != "runc")
             {
-                block.Append(newline).Append("# The default handler, spelled out: declaring any runtime replaces containerd's built-in list.").Append(newline);
+                block.Append(newline).Append("# containerd 1.x's default handler, spelled out: declaring any runtime replaces its built-in list.").Append(newline);
                 block.Append($"[plugins.{q}{plugin}{q}.containerd.runtimes.runc]").Append(newline);
                 block.Append($"  runtime_type = {Quote(RuncRuntimeType)}").Append(newline);
             }

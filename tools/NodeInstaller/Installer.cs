@@ -1,3 +1,5 @@
+using System.Runtime.Versioning;
+
 namespace NodeInstaller;
 
 /// <summary>What one installer run does.</summary>
@@ -26,6 +28,8 @@ public sealed record InstallOptions
 }
 
 /// <summary>Copies the shim into place and merges the runtime handler into containerd's config, both idempotently.</summary>
+/// <remarks>Linux only: it sets Unix file modes, and containerd's shims run on Linux nodes.</remarks>
+[SupportedOSPlatform("linux")]
 public static class Installer
 {
     /// <summary>The files a node needs: the shim executable and the native engine library it loads from its own folder.</summary>

@@ -41,6 +41,11 @@ var root = new RootCommand(
 };
 root.SetAction(result =>
 {
+    if (!OperatingSystem.IsLinux())
+    {
+        Console.Error.WriteLine("containerd-wasm-install: runs on Linux nodes only");
+        return 2;
+    }
     try
     {
         var changed = Installer.Run(new InstallOptions

@@ -111,7 +111,8 @@ internal sealed class CriNode : IAsyncDisposable
         var config = new PodSandboxConfig
         {
             Metadata = new PodSandboxMetadata { Name = name, Uid = Guid.NewGuid().ToString(), Namespace = "default" },
-            Hostname = name,
+            // A host-network pod shares the node's UTS namespace, where runc refuses to set a hostname.
+            Hostname = hostNetwork ? "" : name,
             LogDirectory = logDir,
             Linux = new LinuxPodSandboxConfig
             {

@@ -29,7 +29,8 @@ public sealed class WasmPodTests
 
         Assert.Equal(0, status.ExitCode);
         Assert.Equal("Completed", status.Reason);
-        Assert.True(status.FinishedAt >= status.StartedAt && status.StartedAt > 0);
+        // (No order between the two: CRI stamps StartedAt after the shim's Start returns, FinishedAt is the shim's exit time.)
+        Assert.True(status.StartedAt > 0 && status.FinishedAt > 0, $"started {status.StartedAt}, finished {status.FinishedAt}");
         Assert.Equal(pod.LogPath("hello"), status.LogPath);
         var log = CriLogLine.ReadAll(pod.LogPath("hello"));
         Assert.Contains(log, l => l is { Stream: "stdout", Tag: "F", Text: "hello from wasm" });
@@ -88,17 +89,24 @@ public sealed class WasmPodTests
         await AssertNothingLeftAsync(node);
     }
 
+    // CRI's CreateContainer only records the container; the shim first sees it when StartContainer creates the task,
+    // so that is where the shim's error arrives, and kubelet reports it as the container's StartError.
     [Fact]
-    public async Task Missing_module_fails_CreateContainer_with_the_shims_message_and_the_pod_keeps_running()
+    public async Task Missing_module_fails_StartContainer_with_the_shims_message_and_the_pod_keeps_running()
     {
         await using var node = await CriNode.StartAsync(cni: false);
         var pod = await node.RunPodAsync("wasm-bad", CriNode.WasmHandler, hostNetwork: true);
         var daemon = await node.StartContainerAsync(pod, "daemon", KnownImages.DemoName, [DemoModule], "daemon");
 
-        var error = await Assert.ThrowsAsync<RpcException>(
-            () => node.CreateContainerAsync(pod, "bad", KnownImages.DemoName, ["/no-such-module.wasm"]));
+        var bad = await node.CreateContainerAsync(pod, "bad", KnownImages.DemoName, ["/no-such-module.wasm"]);
+        var error = await Assert.ThrowsAsync<RpcException>(async () =>
+            await node.Cri.Runtime.StartContainerAsync(new StartContainerRequest { ContainerId = bad }, deadline: CriClient.Deadline()));
 
         Assert.Contains("/no-such-module.wasm", error.Status.Detail);
+        var failed = (await node.Cri.Runtime.ContainerStatusAsync(new ContainerStatusRequest { ContainerId = bad }, deadline: CriClient.Deadline())).Status;
+        Assert.Equal(ContainerState.ContainerExited, failed.State);
+        Assert.Equal("StartError", failed.Reason);
+        Assert.Contains("/no-such-module.wasm", failed.Message);
         var status = await node.Cri.Runtime.ContainerStatusAsync(new ContainerStatusRequest { ContainerId = daemon }, deadline: CriClient.Deadline());
         Assert.Equal(ContainerState.ContainerRunning, status.Status.State);
         var sandbox = await node.Cri.Runtime.PodSandboxStatusAsync(new PodSandboxStatusRequest { PodSandboxId = pod.Id }, deadline: CriClient.Deadline());

@@ -18,6 +18,8 @@ internal sealed class CriNode : IAsyncDisposable
     /// <summary>The handler the installer registers.</summary>
     public const string WasmHandler = "wasmtime";
 
+    private readonly List<string> _networkNamespaces = [];
+
     private CriNode(ContainerdFixture containerd, string installerOutput)
     {
         Containerd = containerd;
@@ -127,6 +129,10 @@ internal sealed class CriNode : IAsyncDisposable
         config.Labels["test"] = name;
         var response = await Cri.Runtime.RunPodSandboxAsync(
             new RunPodSandboxRequest { Config = config, RuntimeHandler = handler }, deadline: CriClient.Deadline());
+        if (!hostNetwork)
+        {
+            _networkNamespaces.Add(await NetworkNamespacePathAsync(response.PodSandboxId));
+        }
         return new Pod(response.PodSandboxId, config, logDir);
     }
 
@@ -159,6 +165,22 @@ internal sealed class CriNode : IAsyncDisposable
     {
         await Cri.Runtime.StopPodSandboxAsync(new StopPodSandboxRequest { PodSandboxId = pod.Id }, deadline: CriClient.Deadline());
         await Cri.Runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = pod.Id }, deadline: CriClient.Deadline());
+    }
+
+    /// <summary>The network namespace CRI pinned for a pod (under /var/run/netns), from the sandbox's OCI spec.</summary>
+    public async Task<string> NetworkNamespacePathAsync(string podId)
+    {
+        var status = await Cri.Runtime.PodSandboxStatusAsync(
+            new PodSandboxStatusRequest { PodSandboxId = podId, Verbose = true }, deadline: CriClient.Deadline());
+        using var doc = System.Text.Json.JsonDocument.Parse(status.Info["info"]);
+        foreach (var ns in doc.RootElement.GetProperty("runtimeSpec").GetProperty("linux").GetProperty("namespaces").EnumerateArray())
+        {
+            if (ns.GetProperty("type").GetString() == "network" && ns.TryGetProperty("path", out var path))
+            {
+                return path.GetString()!;
+            }
+        }
+        throw new InvalidOperationException($"pod {podId} has no network namespace path in its spec");
     }
 
     /// <summary>The pid of a running container's task (from the verbose ContainerStatus info).</summary>
@@ -234,11 +256,35 @@ internal sealed class CriNode : IAsyncDisposable
         }
     }
 
+    /// <summary>Cgroups still below the pod's cgroup parent (one per container while it exists), in every hierarchy.</summary>
+    public IReadOnlyList<string> PodCgroups(Pod pod)
+    {
+        const string root = "/sys/fs/cgroup";
+        var parent = pod.Config.Linux.CgroupParent.TrimStart('/');
+        // cgroup v2 has one tree; v1 (and this machine's hybrid layout) one per controller.
+        var trees = File.Exists(Path.Combine(root, "cgroup.controllers"))
+            ? [root]
+            : Directory.EnumerateDirectories(root).Where(d => new DirectoryInfo(d).LinkTarget is null).ToArray();
+        return trees
+            .Select(t => Path.Combine(t, parent))
+            .Where(Directory.Exists)
+            .SelectMany(d => Directory.EnumerateDirectories(d, "*", SearchOption.AllDirectories))
+            .ToList();
+    }
+
     public async ValueTask DisposeAsync()
     {
         Cri.Dispose();
         await Containerd.DisposeAsync();
+        // RemovePodSandbox unpins a pod's network namespace; a test that failed before it leaves it to us.
+        foreach (var netns in _networkNamespaces)
+        {
+            HostScanner.RemoveNetworkNamespace(netns);
+        }
     }
+
+    /// <summary>Pinned pod network namespaces still on the host.</summary>
+    public IReadOnlyList<string> LeftoverNetworkNamespaces() => _networkNamespaces.Where(File.Exists).ToList();
 }
 
 /// <summary>A pod sandbox the tests created, with the config CreateContainer needs again.</summary>

@@ -11,6 +11,7 @@ namespace Cri.Tests;
 /// server in it answers from the host, logs are in CRI format, and nothing is left when the pod is gone.
 /// </summary>
 [Trait("Category", "Integration")]
+[Collection(CriNodeCollection.Name)]
 public sealed class RuncPodTests
 {
     [Fact]
@@ -42,10 +43,13 @@ public sealed class RuncPodTests
         await node.RemovePodAsync(pod);
         var pods = await node.Cri.Runtime.ListPodSandboxAsync(new ListPodSandboxRequest(), deadline: CriClient.Deadline());
         Assert.Empty(pods.Items);
+        Assert.Empty(node.PodCgroups(pod));
+        Assert.Empty(Containerd.Testing.HostScanner.FindMounts(node.Containerd.WorkDir));
 
         await node.DisposeAsync();
         Assert.True(node.Containerd.FindLeftovers().IsEmpty, node.Containerd.FindLeftovers().ToString());
         Assert.Empty(node.Containerd.TeardownProblems);
+        Assert.Empty(node.LeftoverNetworkNamespaces());
     }
 
     /// <summary>Connects to a pod's server from the host, retrying until it listens.</summary>

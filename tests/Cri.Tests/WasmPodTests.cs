@@ -13,6 +13,7 @@ namespace Cri.Tests;
 /// shim process that exits when the pod is gone.
 /// </summary>
 [Trait("Category", "Integration")]
+[Collection(CriNodeCollection.Name)]
 public sealed class WasmPodTests
 {
     private const string DemoModule = "/wasi-demo-app.wasm";
@@ -42,7 +43,7 @@ public sealed class WasmPodTests
         await node.RemovePodAsync(pod);
         Assert.Empty(await node.WaitForNoShimAsync(TimeSpan.FromSeconds(30)));
 
-        await AssertNothingLeftAsync(node);
+        await AssertNothingLeftAsync(node, pod);
     }
 
     [Fact]
@@ -86,7 +87,7 @@ public sealed class WasmPodTests
         await node.RemovePodAsync(pod);
         Assert.Empty(await node.WaitForNoShimAsync(TimeSpan.FromSeconds(30)));
 
-        await AssertNothingLeftAsync(node);
+        await AssertNothingLeftAsync(node, pod);
     }
 
     // CRI's CreateContainer only records the container; the shim first sees it when StartContainer creates the task,
@@ -117,7 +118,7 @@ public sealed class WasmPodTests
         await node.RemovePodAsync(pod);
         Assert.Empty(await node.WaitForNoShimAsync(TimeSpan.FromSeconds(30)));
 
-        await AssertNothingLeftAsync(node);
+        await AssertNothingLeftAsync(node, pod);
     }
 
     [Fact]
@@ -145,7 +146,7 @@ public sealed class WasmPodTests
         await node.RemovePodAsync(pod);
         Assert.Empty(await node.WaitForNoShimAsync(TimeSpan.FromSeconds(30)));
 
-        await AssertNothingLeftAsync(node);
+        await AssertNothingLeftAsync(node, pod);
     }
 
     private static string NetNamespace(int pid) => new FileInfo($"/proc/{pid}/ns/net").LinkTarget!;
@@ -163,13 +164,17 @@ public sealed class WasmPodTests
         }
     }
 
-    private static async Task AssertNothingLeftAsync(CriNode node)
+    // What the pod's removal itself must have cleaned, before the fixture's teardown would hide it; then the teardown.
+    private static async Task AssertNothingLeftAsync(CriNode node, Pod pod)
     {
         var pods = await node.Cri.Runtime.ListPodSandboxAsync(new ListPodSandboxRequest(), deadline: CriClient.Deadline());
         Assert.Empty(pods.Items);
+        Assert.Empty(node.PodCgroups(pod));
+        Assert.Empty(Containerd.Testing.HostScanner.FindMounts(node.Containerd.WorkDir));
         await node.DisposeAsync();
         var leftovers = node.Containerd.FindLeftovers();
         Assert.True(leftovers.IsEmpty, leftovers.ToString());
         Assert.Empty(node.Containerd.TeardownProblems);
+        Assert.Empty(node.LeftoverNetworkNamespaces());
     }
 }

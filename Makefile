@@ -88,6 +88,22 @@ $(OCI_IMAGE): $(DEMO_WASM)
 load/oci: $(OCI_IMAGE)
 	$(CTR) --address $(CONTAINERD_ADDRESS) image import --all-platforms $(OCI_IMAGE)
 
+# The node installer, self-contained, and its image for deploy/installer-daemonset.yaml (see hack/installer-image.sh).
+INSTALLER_IMAGE := $(OUT)/images/containerd-wasm-install.tar
+INSTALLER_BIN := $(OUT)/publish/containerd-wasm-install/containerd-wasm-install
+.PHONY: installer installer-image
+
+installer: $(INSTALLER_BIN)
+
+$(INSTALLER_BIN): $(shell find tools/NodeInstaller \( -name bin -o -name obj \) -prune -o \( -name '*.cs' -o -name '*.csproj' \) -print)
+	$(DOTNET) publish tools/NodeInstaller $(DOTNET_FLAGS) -r linux-x64 --self-contained -p:PublishSingleFile=true -o $(dir $@)
+	@touch $@
+
+installer-image: $(INSTALLER_IMAGE)
+
+$(INSTALLER_IMAGE): $(INSTALLER_BIN) $(OUT)/bin/containerd-shim-wasmtime-v1 hack/installer-image.sh
+	CONFIGURATION=$(CONFIGURATION) bash hack/installer-image.sh $(INSTALLER_BIN) $(OUT)/bin $@
+
 install: shims
 	install -d $(DESTDIR)$(PREFIX)/bin
 	for f in $(SHIM_FILES); do install -m 0755 $(OUT)/bin/$$f $(DESTDIR)$(PREFIX)/bin/; done

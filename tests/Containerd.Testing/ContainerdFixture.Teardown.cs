@@ -57,6 +57,7 @@ public partial class ContainerdFixture
             RemoveRuntimeLeftovers();
             return Task.CompletedTask;
         }).ConfigureAwait(false);
+        await Step("remove the CNI bridge", RemoveCniBridgeAsync).ConfigureAwait(false);
         lock (_logLock)
         {
             _log?.Dispose();
@@ -105,6 +106,11 @@ public partial class ContainerdFixture
         {
             paths.Add(FifoDir);
         }
+        if (CniBridgeName is { } bridge && Directory.Exists(Path.Combine("/sys/class/net", bridge)))
+        {
+            paths.Add(Path.Combine("/sys/class/net", bridge));
+        }
+        paths.AddRange(CniCacheFiles());
         return new Leftovers(processes, HostScanner.FindMounts(WorkDir), paths);
     }
 

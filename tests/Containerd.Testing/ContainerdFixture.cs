@@ -267,8 +267,20 @@ public partial class ContainerdFixture : IAsyncLifetime, IAsyncDisposable
         Directory.CreateDirectory(Path.Combine(WorkDir, "cni", "net.d"));
         await File.WriteAllTextAsync(
             ConfigPath, ContainerdConfig.Render(Options, RootDir, StateDir, Address, WorkDir), cancellationToken).ConfigureAwait(false);
+        if (Options.EnableCri && Options.CniBridge)
+        {
+            await WriteCniBridgeConfigAsync(cancellationToken).ConfigureAwait(false);
+        }
+        if (Options.BeforeStart is { } beforeStart)
+        {
+            await beforeStart(this, cancellationToken).ConfigureAwait(false);
+        }
 
         var path = new List<string>();
+        if (Directory.Exists(NodeBinDir))
+        {
+            path.Add(NodeBinDir);
+        }
         if (Options.ShimBinDir is { } shims)
         {
             path.Add(Path.GetFullPath(shims));

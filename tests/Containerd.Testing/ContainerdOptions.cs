@@ -30,6 +30,19 @@ public sealed record ContainerdOptions
     /// </summary>
     public IReadOnlyDictionary<string, string> CriRuntimes { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// Gives CRI pods a network: a CNI bridge network (Debian's containernetworking-plugins <c>bridge</c> and
+    /// <c>host-local</c>, no IP masquerading) with a bridge name and /24 subnet of this fixture's own, so parallel
+    /// fixtures never share one. Only used when <see cref="EnableCri"/> is set; see <see cref="ContainerdFixture.CniBridgeName"/>.
+    /// </summary>
+    public bool CniBridge { get; init; }
+
+    /// <summary>
+    /// Runs after config.toml is written and before containerd starts, e.g. to let a node installer edit the config and
+    /// install shims into <c>&lt;WorkDir&gt;/bin</c>, which then goes first on containerd's PATH.
+    /// </summary>
+    public Func<ContainerdFixture, CancellationToken, Task>? BeforeStart { get; init; }
+
     /// <summary>Raw TOML tables appended to the generated config; the caller matches the config version.</summary>
     public string? ExtraConfig { get; init; }
 

@@ -91,12 +91,12 @@ for kind in $kinds; do
     echo "  $kind $role (pid $pid, $(tr '\0' ' ' < "/proc/$pid/cmdline" | cut -c1-60)) PSS by mapping, KiB:"
     awk '
       /^[0-9a-f]+-[0-9a-f]+ / {
-        split($1, r, "-"); size = (strtonum("0x" r[2]) - strtonum("0x" r[1])) / 1024
         name = $6
         for (i = 7; i <= NF; i++) name = name " " $i
-        if (name == "") name = (size >= 1048576) ? "[anon, reservation >= 1 GiB]" : (size >= 65536 ? "[anon, 64 MiB - 1 GiB]" : "[anon, < 64 MiB]")
+        anon = (name == "")
         next
       }
+      $1 == "Size:" && anon { name = ($2 >= 1048576) ? "[anon, reservation >= 1 GiB]" : ($2 >= 65536 ? "[anon, 64 MiB - 1 GiB]" : "[anon, < 64 MiB]") }
       $1 == "Pss:" { pss[name] += $2; total += $2 }
       END { for (n in pss) if (pss[n] >= 16) printf "    %8d  %s\n", pss[n], n; printf "    %8d  total\n", total }
     ' "/proc/$pid/smaps" | sort -rn | head -14

@@ -64,7 +64,14 @@ public static class ChartWriter
             return null;
         }
         var labels = medians.Select(m => m.Name.Replace("start-latency ", "", StringComparison.Ordinal).Replace(" median", "", StringComparison.Ordinal)).ToList();
-        return Boxes("Start latency: ctr run --rm of an echo container (lower is better)", "ms", labels, medians,
+        var titles = labels.Select(l => l switch
+        {
+            "wasm" => "wasm demo echo\n(wasmtime shim)",
+            "oci" => "wasm-layer image echo\n(wasmtime shim)",
+            "runc" => "busybox echo\n(runc)",
+            _ => l,
+        }).ToList();
+        return Boxes("Start latency: ctr run --rm of an echo container (lower is better)", "ms", titles, medians,
             labels.Select(l => l.StartsWith("runc", StringComparison.Ordinal) ? Runc : Wasm).ToList(), Extra(medians[0]));
     }
 

@@ -16,6 +16,7 @@ rounds="${2:-2}"
 parallel="${PARALLEL:-$(nproc)}"
 
 bench_build
+stress_build
 start_containerd
 rootfs="$work/mock-rootfs"
 mkdir -p "$rootfs"

@@ -20,7 +20,7 @@ RUNC_RUNTIME=io.containerd.runc.v2
 
 log() { echo "$*" >&2; }
 
-# make shims wasm, containerd, the demo/busybox/no-op images and the stress tool.
+# make shims wasm, containerd, the demo/busybox/no-op images.
 bench_build() {
   make -C "$repo" --no-print-directory shims wasm OUT="$out" >&2
   bin="$(bash "$repo/hack/fetch-containerd.sh" "$version")"
@@ -34,6 +34,10 @@ bench_build() {
     "${builder[@]}" build --name "$NOOP_WASM_IMAGE" --file "noop.wasm=$images/noop.wasm:755" --entrypoint /noop.wasm \
       --output "$images/noop-wasm.tar" >&2
   fi
+}
+
+# The stress tool (tools/Stress), built in Release.
+stress_build() {
   dotnet build "$repo/tools/Stress" -c Release -v:q --nologo -clp:NoSummary >&2
   stress_dll="$repo/tools/Stress/bin/Release/net10.0/stress.dll"
 }

@@ -14,6 +14,17 @@ rounds="${1:-20}"
 
 bench_build
 start_containerd
+# The demo as a wasm-layer image (no rootfs; the shim reads the module from the image's layer through containerd's
+# API). containerd before 1.6.25/1.7.7 refuses to import it; then that series is left out.
+OCI_IMAGE=ghcr.io/containerd/runwasi/wasi-demo-oci:latest
+[ -f "$images/demo-oci.tar" ] || dotnet run --project "$repo/tools/ImageBuilder" -c Release -v:q -- demo-oci \
+  --wasm "$out/wasm/wasi-demo-app.wasm" --output "$images/demo-oci.tar" >&2
+kinds=(wasm runc)
+if ctr_ images import --all-platforms "$images/demo-oci.tar" >/dev/null 2>&1; then
+  kinds=(wasm oci runc)
+else
+  log "containerd $version refuses wasm-layer images: the wasm-layer series is left out (CONTAINERD_VERSION=1.7 has it)"
+fi
 
 time_run() { # prints milliseconds of one `ctr run --rm`
   local start
@@ -25,21 +36,28 @@ time_run() { # prints milliseconds of one `ctr run --rm`
 # One warm-up of each: the first run pays for snapshot unpacking, page cache and the module's compilation.
 time_run --runtime "$WASM_RUNTIME" "$DEMO_IMAGE" warm-w /wasi-demo-app.wasm echo hi >/dev/null
 time_run "$BUSYBOX_IMAGE" warm-r echo hi >/dev/null
+[ "${#kinds[@]}" = 3 ] && time_run --runtime "$WASM_RUNTIME" "$OCI_IMAGE" warm-o wasi-demo-oci.wasm echo hi >/dev/null
 
-wasm=() runc=()
+wasm=() oci=() runc=()
 for i in $(seq "$rounds"); do
   w=$(time_run --runtime "$WASM_RUNTIME" "$DEMO_IMAGE" "w$i" /wasi-demo-app.wasm echo hi)
+  o=""
+  [ "${#kinds[@]}" = 3 ] && o=$(time_run --runtime "$WASM_RUNTIME" "$OCI_IMAGE" "o$i" wasi-demo-oci.wasm echo hi) && oci+=("$o")
   r=$(time_run "$BUSYBOX_IMAGE" "r$i" echo hi)
   wasm+=("$w"); runc+=("$r")
-  log "round $i: wasm ${w} ms, runc ${r} ms"
+  log "round $i: wasm ${w} ms,${o:+ wasm-layer image $o ms,} runc ${r} ms"
 done
 note="$(machine_note) rounds=$rounds"
 echo "start latency: $note"
-for kind in wasm runc; do
+for kind in "${kinds[@]}"; do
   declare -n samples=$kind
   med=$(printf '%s\n' "${samples[@]}" | median)
   p10=$(printf '%s\n' "${samples[@]}" | percentile 10); p90=$(printf '%s\n' "${samples[@]}" | percentile 90)
-  label="wasm demo echo (wasmtime shim)"; [ "$kind" = runc ] && label="busybox echo (runc)"
+  case $kind in
+    wasm) label="wasm demo echo (wasmtime shim)" ;;
+    oci) label="wasm-layer demo echo (wasmtime)" ;;
+    runc) label="busybox echo (runc)" ;;
+  esac
   printf 'ctr run --rm, %-32s median %7s ms   p10 %7s   p90 %7s\n' "$label" "$med" "$p10" "$p90"
   json_entry "start-latency $kind median" ms "$med" "$note samples=$(IFS=,; echo "${samples[*]}")"
   json_entry "start-latency $kind p10" ms "$p10" "$note"
@@ -48,4 +66,8 @@ for kind in wasm runc; do
 done
 wm=$(printf '%s\n' "${wasm[@]}" | median); rm_=$(printf '%s\n' "${runc[@]}" | median)
 awk -v w="$wm" -v r="$rm_" 'BEGIN {printf "ratio wasm/runc (medians): %.2f\n", w / r}'
+if [ "${#kinds[@]}" = 3 ]; then
+  om=$(printf '%s\n' "${oci[@]}" | median)
+  awk -v w="$om" -v r="$rm_" 'BEGIN {printf "ratio wasm-layer/runc (medians): %.2f\n", w / r}'
+fi
 json_write "$results/start-latency.json"

@@ -51,7 +51,8 @@ public static class ChartWriter
         var labels = floors.Select(f => f.Name["floor ".Length..^" median".Length]).ToList();
         var colors = labels.Select(l => l.StartsWith("runc", StringComparison.Ordinal) || l.StartsWith("static", StringComparison.Ordinal) ? Runc : Wasm).ToList();
         return Boxes("Floors: one no-op container or process, wall time (lower is better)", "ms",
-            labels.Select(l => l.Replace(" ctr run", "\nctr run --rm", StringComparison.Ordinal).Replace(" process", "\nprocess", StringComparison.Ordinal)).ToList(),
+            labels.Select(l => l.Replace(" ctr run", "\nctr run --rm", StringComparison.Ordinal).Replace(" process", "\nprocess", StringComparison.Ordinal)
+                .Replace(" cpu", "\n(CPU time)", StringComparison.Ordinal)).ToList(),
             floors, colors, Extra(floors[0]));
     }
 

@@ -31,12 +31,19 @@ JSON
 printf x > "$inst/start-byte"
 shim="$out/bin/containerd-shim-wasmtime-v1"
 
-time_ms() { # time_ms CMD... : milliseconds of one run; fails the script when the command fails
+time_ms() { # time_ms CMD... : wall milliseconds of one run; fails the script when the command fails
   local start end
   start=$EPOCHREALTIME
   "$@" >/dev/null 2>"$work/last.err" || { log "failed: $* ($(cat "$work/last.err"))"; return 1; }
   end=$EPOCHREALTIME
   awk -v s="$start" -v e="$end" 'BEGIN {printf "%.2f", (e - s) * 1000}'
+}
+# cpu_ms CMD... : user+system CPU milliseconds the command's process used (bash's `time`), which on a loaded machine
+# says more than the wall time about how many such processes per second the cores could spawn.
+cpu_ms() {
+  local TIMEFORMAT='%3U %3S' t
+  t=$( { time "$@" >/dev/null 2>"$work/last.err"; } 2>&1 ) || { log "failed: $*"; return 1; }
+  awk -v t="$t" 'BEGIN {split(t, a, " "); printf "%.1f", (a[1] + a[2]) * 1000}'
 }
 instance() { "$shim" --instance "floor-$1" "$inst" "$inst/rootfs" 3>/dev/null 4<"$inst/start-byte"; }
 
@@ -45,17 +52,19 @@ ctr_ run --rm "$NOOP_IMAGE" warm-r >/dev/null
 ctr_ run --rm --runtime "$WASM_RUNTIME" "$NOOP_WASM_IMAGE" warm-w >/dev/null
 instance warm
 
-declare -a runc wasm proc static
+declare -a runc wasm proc static proc_cpu static_cpu
 for i in $(seq "$rounds"); do
   runc+=("$(time_ms ctr_ run --rm "$NOOP_IMAGE" "r$i")")
   wasm+=("$(time_ms ctr_ run --rm --runtime "$WASM_RUNTIME" "$NOOP_WASM_IMAGE" "w$i")")
   proc+=("$(time_ms instance "$i")")
   static+=("$(time_ms "$images/noop")")
-  log "round $i: runc ctr run ${runc[-1]} ms, wasm ctr run ${wasm[-1]} ms, instance process ${proc[-1]} ms, static process ${static[-1]} ms"
+  proc_cpu+=("$(cpu_ms instance "c$i")")
+  static_cpu+=("$(cpu_ms "$images/noop")")
+  log "round $i: runc ctr run ${runc[-1]} ms, wasm ctr run ${wasm[-1]} ms, instance process ${proc[-1]} ms (cpu ${proc_cpu[-1]}), static process ${static[-1]} ms (cpu ${static_cpu[-1]})"
 done
 
 note="$(machine_note) rounds=$rounds"
-report() { # report LABEL KEY SAMPLES...
+report() { # report LABEL KEY SAMPLES...   (CPU figures: KEY ends in "cpu")
   local label="$1" key="$2"; shift 2
   local med p10 p90
   med=$(printf '%s\n' "$@" | median); p10=$(printf '%s\n' "$@" | percentile 10); p90=$(printf '%s\n' "$@" | percentile 90)
@@ -70,4 +79,6 @@ report "ctr run --rm, static no-op, runc" "runc ctr run" "${runc[@]}"
 report "ctr run --rm, no-op module, wasmtime shim" "wasm ctr run" "${wasm[@]}"
 report "instance process spawn+reap, no-op module" "instance process" "${proc[@]}"
 report "static no-op process spawn+reap" "static process" "${static[@]}"
+report "instance process, CPU time (user+sys)" "instance process cpu" "${proc_cpu[@]}"
+report "static no-op process, CPU time (user+sys)" "static process cpu" "${static_cpu[@]}"
 json_write "$results/floors.json"

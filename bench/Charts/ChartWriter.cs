@@ -122,7 +122,7 @@ public static class ChartWriter
                 continue;
             }
             bars.Add(new Bar { Position = position, Value = shim, FillColor = color });
-            bars.Add(new Bar { Position = position, ValueBase = shim, Value = shim + task, FillColor = color.WithAlpha(0.55), Label = (shim + task).ToString("0.00", CultureInfo.InvariantCulture) });
+            bars.Add(new Bar { Position = position, ValueBase = shim, Value = shim + task, FillColor = color.WithAlpha(0.55), Label = (Find($"density {kind} pss per container") ?? shim + task).ToString("0.00", CultureInfo.InvariantCulture) });
             ticks.Add(new Tick(position, $"{title}\nPSS: shim (dark) + task"));
             position++;
             if (Find($"density {kind} cgroup usage per container") is { } cgroup)

@@ -141,3 +141,18 @@ test-newcomer:
 clean:
 	rm -rf $(OUT)
 	$(DOTNET) clean RunwasiDotnet.slnx $(DOTNET_FLAGS)
+
+# `make bench`: the benchmark scripts (bench/*/run.sh, each on its own private containerd) and their charts in docs/img.
+# Not part of `make test`: benchmarks measure, they never pass or fail on a number. Sizes: BENCH_ROUNDS (floors and
+# start latency), CHURN_COUNT/CHURN_ROUNDS, DENSITY_COUNT; results (benchmark-action JSON) go to BENCH_RESULTS.
+BENCH_ROUNDS ?= 20
+CHURN_COUNT ?= 1000
+CHURN_ROUNDS ?= 2
+DENSITY_COUNT ?= 100
+BENCH_RESULTS ?= $(OUT)/bench-results
+bench: build
+	RESULTS=$(BENCH_RESULTS) OUT=$(OUT) bash bench/floors/run.sh $(BENCH_ROUNDS)
+	RESULTS=$(BENCH_RESULTS) OUT=$(OUT) bash bench/start-latency/run.sh $(BENCH_ROUNDS)
+	RESULTS=$(BENCH_RESULTS) OUT=$(OUT) bash bench/churn/run.sh $(CHURN_COUNT) $(CHURN_ROUNDS)
+	RESULTS=$(BENCH_RESULTS) OUT=$(OUT) bash bench/density/run.sh $(DENSITY_COUNT)
+	$(DOTNET) run --project bench/Charts $(DOTNET_FLAGS) -- $(BENCH_RESULTS) docs/img

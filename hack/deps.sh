@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build and tests need. None of them starts a service.
 set -euo pipefail
-pkgs=(runc clang lld wasi-libc libclang-rt-14-dev-wasm32 wabt busybox-static gcc libc6-dev containernetworking-plugins iproute2)
+# fonts-dejavu-core: the text of the benchmark charts (bench/Charts).
+pkgs=(runc clang lld wasi-libc libclang-rt-14-dev-wasm32 wabt busybox-static gcc libc6-dev containernetworking-plugins iproute2 fonts-dejavu-core)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

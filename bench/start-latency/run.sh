@@ -1,84 +1,73 @@
 #!/usr/bin/env bash
 # Start latency: `ctr run --rm` of the wasm demo (echo, under containerd-shim-wasmtime-v1) against `ctr run --rm`
 # of busybox echo under runc, on the same private containerd, interleaved round by round so that machine noise
-# hits both alike. Prints each sample, the medians and the ratio wasm/runc. Not a timed test: run it by hand.
+# hits both alike. Prints each sample, the medians and the ratio wasm/runc, and writes $RESULTS/start-latency.json
+# (median, p10, p90 of each, samples in "extra"). Not a timed test: run it by hand or with `make bench`.
 #
-#   bench/start-latency/run.sh [rounds]        (default 20; CONTAINERD_VERSION=1.6|1.7|2, default 1.6)
+#   bench/start-latency/run.sh [rounds]        (default 20; CONTAINERD_VERSION=1.6|1.7|2, default 1.6; RESULTS=<dir>)
 #
-# It builds what it needs (make shims wasm, the two images) and tears its containerd down on exit.
+# It builds what it needs (make shims wasm, the images) and tears its containerd down on exit.
 set -euo pipefail
-
+# shellcheck source=../lib/common.sh
+source "$(dirname "$0")/../lib/common.sh"
 rounds="${1:-20}"
-repo="$(cd "$(dirname "$0")/../.." && pwd)"
-out="${OUT:-$repo/out}"
-version="${CONTAINERD_VERSION:-1.6}"
 
-make -C "$repo" --no-print-directory shims wasm OUT="$out" >&2
-bin="$(bash "$repo/hack/fetch-containerd.sh" "$version")"
-images="$out/bench-images"
-mkdir -p "$images"
-builder=(dotnet run --project "$repo/tools/ImageBuilder" -c Release -v:q --)
-[ -f "$images/demo.tar" ] || "${builder[@]}" demo --wasm "$out/wasm/wasi-demo-app.wasm" --output "$images/demo.tar" >&2
-[ -f "$images/busybox.tar" ] || "${builder[@]}" busybox --output "$images/busybox.tar" >&2
+bench_build
+start_containerd
+# The demo as a wasm-layer image (no rootfs; the shim reads the module from the image's layer through containerd's
+# API). containerd before 1.6.25/1.7.7 refuses to import it; then that series is left out.
+OCI_IMAGE=ghcr.io/containerd/runwasi/wasi-demo-oci:latest
+[ -f "$images/demo-oci.tar" ] || dotnet run --project "$repo/tools/ImageBuilder" -c Release -v:q -- demo-oci \
+  --wasm "$out/wasm/wasi-demo-app.wasm" --output "$images/demo-oci.tar" >&2
+kinds=(wasm runc)
+if ctr_ images import --all-platforms "$images/demo-oci.tar" >/dev/null 2>&1; then
+  kinds=(wasm oci runc)
+else
+  log "containerd $version refuses wasm-layer images: the wasm-layer series is left out (CONTAINERD_VERSION=1.7 has it)"
+fi
 
-work="$(mktemp -d /tmp/start-latency.XXXXXX)"
-sock="$work/containerd.sock"
-containerd_pid=""
-cleanup() {
-  set +e
-  if [ -n "$containerd_pid" ]; then
-    for id in $(ctr_ task ls -q 2>/dev/null); do ctr_ task kill -s SIGKILL "$id"; ctr_ task delete -f "$id"; done >/dev/null 2>&1
-    for id in $(ctr_ container ls -q 2>/dev/null); do ctr_ container delete "$id"; done >/dev/null 2>&1
-    kill "$containerd_pid"; wait "$containerd_pid"
-  fi
-  grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l
-  rm -rf "$work"
-}
-trap cleanup EXIT
-ctr_() { PATH="$out/bin:$bin:$PATH" "$bin/ctr" --address "$sock" --namespace bench "$@"; }
-
-config_version=2; [ "${version%%.*}" = 2 ] && config_version=3
-cat > "$work/config.toml" <<TOML
-version = $config_version
-root = "$work/root"
-state = "$work/state"
-disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$sock"
-[ttrpc]
-  address = "$sock.ttrpc"
-TOML
-# The shim is found on containerd's PATH by its runtime name; the freshly built one goes first.
-PATH="$out/bin:$bin:$PATH" "$bin/containerd" --config "$work/config.toml" >"$work/containerd.log" 2>&1 &
-containerd_pid=$!
-for _ in $(seq 100); do ctr_ version >/dev/null 2>&1 && break; sleep 0.1; done
-ctr_ images import "$images/demo.tar" >/dev/null
-ctr_ images import "$images/busybox.tar" >/dev/null
-
-now_ms() { date +%s%3N; }
 time_run() { # prints milliseconds of one `ctr run --rm`
-  local start end
-  start=$(now_ms)
+  local start
+  start=$EPOCHREALTIME
   ctr_ run --rm "$@" >/dev/null 2>&1
-  end=$(now_ms)
-  echo $((end - start))
+  awk -v s="$start" -v e="$EPOCHREALTIME" 'BEGIN {printf "%.1f", (e - s) * 1000}'
 }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-# One warm-up of each: the first run pays for snapshot unpacking and page cache.
-time_run --runtime io.containerd.wasmtime.v1 ghcr.io/containerd/runwasi/wasi-demo-app:latest warm-w /wasi-demo-app.wasm echo hi >/dev/null
-time_run docker.io/library/busybox:latest warm-r echo hi >/dev/null
+# One warm-up of each: the first run pays for snapshot unpacking, page cache and the module's compilation.
+time_run --runtime "$WASM_RUNTIME" "$DEMO_IMAGE" warm-w /wasi-demo-app.wasm echo hi >/dev/null
+time_run "$BUSYBOX_IMAGE" warm-r echo hi >/dev/null
+[ "${#kinds[@]}" = 3 ] && time_run --runtime "$WASM_RUNTIME" "$OCI_IMAGE" warm-o wasi-demo-oci.wasm echo hi >/dev/null
 
-wasm=() runc=()
+wasm=() oci=() runc=()
 for i in $(seq "$rounds"); do
-  w=$(time_run --runtime io.containerd.wasmtime.v1 ghcr.io/containerd/runwasi/wasi-demo-app:latest "w$i" /wasi-demo-app.wasm echo hi)
-  r=$(time_run docker.io/library/busybox:latest "r$i" echo hi)
+  w=$(time_run --runtime "$WASM_RUNTIME" "$DEMO_IMAGE" "w$i" /wasi-demo-app.wasm echo hi)
+  o=""
+  [ "${#kinds[@]}" = 3 ] && o=$(time_run --runtime "$WASM_RUNTIME" "$OCI_IMAGE" "o$i" wasi-demo-oci.wasm echo hi) && oci+=("$o")
+  r=$(time_run "$BUSYBOX_IMAGE" "r$i" echo hi)
   wasm+=("$w"); runc+=("$r")
-  echo "round $i: wasm ${w} ms, runc ${r} ms" >&2
+  log "round $i: wasm ${w} ms,${o:+ wasm-layer image $o ms,} runc ${r} ms"
 done
-wm=$(printf '%s\n' "${wasm[@]}" | median)
-rm_=$(printf '%s\n' "${runc[@]}" | median)
-echo "containerd $("$bin/containerd" --version | awk '{print $3}'), $rounds rounds, $(nproc) cores"
-echo "median ctr run --rm, wasm demo echo (wasmtime shim): ${wm} ms"
-echo "median ctr run --rm, busybox echo (runc):           ${rm_} ms"
-awk -v w="$wm" -v r="$rm_" 'BEGIN {printf "ratio wasm/runc: %.2f\n", w / r}'
+note="$(machine_note) rounds=$rounds"
+echo "start latency: $note"
+for kind in "${kinds[@]}"; do
+  declare -n samples=$kind
+  med=$(printf '%s\n' "${samples[@]}" | median)
+  p10=$(printf '%s\n' "${samples[@]}" | percentile 10); p90=$(printf '%s\n' "${samples[@]}" | percentile 90)
+  case $kind in
+    wasm) label="wasm demo echo (wasmtime shim)" ;;
+    oci) label="wasm-layer demo echo (wasmtime)" ;;
+    runc) label="busybox echo (runc)" ;;
+  esac
+  printf 'ctr run --rm, %-32s median %7s ms   p10 %7s   p90 %7s\n' "$label" "$med" "$p10" "$p90"
+  json_entry "start-latency $kind median" ms "$med" "$note samples=$(IFS=,; echo "${samples[*]}")"
+  json_entry "start-latency $kind p10" ms "$p10" "$note"
+  json_entry "start-latency $kind p90" ms "$p90" "$note"
+  unset -n samples
+done
+wm=$(printf '%s\n' "${wasm[@]}" | median); rm_=$(printf '%s\n' "${runc[@]}" | median)
+awk -v w="$wm" -v r="$rm_" 'BEGIN {printf "ratio wasm/runc (medians): %.2f\n", w / r}'
+if [ "${#kinds[@]}" = 3 ]; then
+  om=$(printf '%s\n' "${oci[@]}" | median)
+  awk -v w="$om" -v r="$rm_" 'BEGIN {printf "ratio wasm-layer/runc (medians): %.2f\n", w / r}'
+fi
+json_write "$results/start-latency.json"

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 
 namespace Containerd.Shimkit;
@@ -22,7 +21,7 @@ public static class SocketAddress
     public static string Compute(string containerdAddress, string ns, string groupingId)
     {
         var joined = GoPath.Join(containerdAddress, ns, groupingId);
-        var digest = SHA256.HashData(Encoding.UTF8.GetBytes(joined));
+        var digest = Sha256.Hash(Encoding.UTF8.GetBytes(joined));
         return "unix://" + SocketRoot + "/" + Convert.ToHexStringLower(digest);
     }
 

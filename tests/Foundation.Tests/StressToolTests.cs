@@ -73,6 +73,17 @@ public sealed class StressToolTests(StressToolTests.Containerd fixture) : IClass
     }
 
     [Fact]
+    public async Task RuntimeWhoseShimIsMissingStopsTheRunWithAClearError()
+    {
+        var (code, _, stderr) = await RunAsync(
+            ["--count", "6", "--parallel", "2", "--runtime", "io.containerd.nosuch.v1", "--image", BusyboxImage, "--", "true"]);
+
+        Assert.Equal(2, code);
+        Assert.Contains("runtime io.containerd.nosuch.v1 could not create a task", stderr);
+        await AssertNothingLeftAsync();
+    }
+
+    [Fact]
     public async Task InterruptedRunRemovesEverythingItCreated()
     {
         using var interrupt = new CancellationTokenSource();

@@ -26,6 +26,7 @@ public sealed class ContainerdTaskCycle(ContainerdClient client, StressOptions o
         bool containerCreated = false, snapshotCreated = false, taskCreated = false;
         uint? exitStatus = null;
         string? error = null;
+        var createFailed = false;
         var clock = Stopwatch.StartNew();
         try
         {
@@ -78,6 +79,7 @@ public sealed class ContainerdTaskCycle(ContainerdClient client, StressOptions o
         catch (RpcException e)
         {
             error = $"{e.StatusCode}: {e.Status.Detail}";
+            createFailed = !taskCreated;
         }
 
         clock.Restart();
@@ -91,7 +93,7 @@ public sealed class ContainerdTaskCycle(ContainerdClient client, StressOptions o
         {
             error = $"exited with status {exitStatus}";
         }
-        return new TaskOutcome(id, durations, exitStatus, error);
+        return new TaskOutcome(id, durations, exitStatus, error) { CreateFailed = createFailed };
     }
 
     // Runs on its own deadline, never the run's token: an interrupted run must still remove what it made.

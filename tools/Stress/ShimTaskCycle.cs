@@ -71,6 +71,13 @@ public sealed class ShimTaskCycle(StressOptions options, string workDir, string 
         {
             error = e.Message;
         }
+        catch (IOException e)
+        {
+            // The ttrpc connection to the address the shim printed failed.
+            error = $"connecting to the shim: {e.Message}";
+        }
+        var createFailed = error is not null && !durations.ContainsKey(Phase.Create) && !cancellationToken.IsCancellationRequested
+            && !error.StartsWith("timed out", StringComparison.Ordinal);
 
         clock.Restart();
         var cleanupError = await CleanupAsync(id, bundle, client, exitStatus is null);
@@ -87,7 +94,7 @@ public sealed class ShimTaskCycle(StressOptions options, string workDir, string 
         {
             error = $"exited with status {exitStatus}";
         }
-        return new TaskOutcome(id, durations, exitStatus, error);
+        return new TaskOutcome(id, durations, exitStatus, error) { CreateFailed = createFailed };
     }
 
     private Metadata Headers() => new() { { "containerd-namespace-ttrpc", options.Namespace } };

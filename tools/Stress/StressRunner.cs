@@ -73,7 +73,12 @@ public static class StressRunner
     {
         var outcomes = new TaskOutcome[options.Count];
         var next = -1;
+        var anySucceeded = 0;
+        TaskOutcome? unreachable = null;
         var workers = options.Parallel <= 0 ? options.Count : Math.Min(options.Parallel, options.Count);
+        // Stops the run on an interrupt, or when the first task to finish could not even be created: then the shim is
+        // missing or broken and every other task would fail the same way, each after its own timeout.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var clock = Stopwatch.StartNew();
         // A fixed set of workers pulling indexes keeps exactly `workers` tasks in flight without a semaphore.
         await Task.WhenAll(Enumerable.Range(0, workers).Select(_ => Task.Run(async () =>
@@ -82,12 +87,28 @@ public static class StressRunner
             while ((i = Interlocked.Increment(ref next)) < options.Count)
             {
                 var id = $"{options.IdPrefix}-{i}";
-                outcomes[i] = cancellationToken.IsCancellationRequested
-                    ? new TaskOutcome(id, new Dictionary<Phase, TimeSpan>(), null, "not started: interrupted")
-                    : await cycle.RunAsync(id, cancellationToken);
-                completed(outcomes[i]);
+                var outcome = stop.IsCancellationRequested
+                    ? new TaskOutcome(id, new Dictionary<Phase, TimeSpan>(), null, unreachable is null ? "not started: interrupted" : "not started: no task could be created")
+                    : await cycle.RunAsync(id, stop.Token);
+                if (outcome.Succeeded)
+                {
+                    Volatile.Write(ref anySucceeded, 1);
+                }
+                else if (outcome.CreateFailed && Volatile.Read(ref anySucceeded) == 0 && Interlocked.CompareExchange(ref unreachable, outcome, null) is null)
+                {
+                    await stop.CancelAsync();
+                }
+                outcomes[i] = outcome;
+                completed(outcome);
             }
         }, CancellationToken.None)));
+        if (unreachable is not null && !cancellationToken.IsCancellationRequested)
+        {
+            // Every task started so far has been cleaned up by its own cycle.
+            throw new StressException(options.Mode == StressMode.Shim
+                ? $"the shim {options.ShimPath} could not create a task: {unreachable.Error}"
+                : $"runtime {options.Runtime} could not create a task (is its shim installed on containerd's PATH, and does it accept the image and args?): {unreachable.Error}");
+        }
         return new StressReport(options, outcomes, clock.Elapsed);
     }
 

@@ -9,4 +9,8 @@ public sealed record TaskOutcome(string Id, IReadOnlyDictionary<Phase, TimeSpan>
 {
     /// <summary>The task ran, exited 0 and was cleaned up.</summary>
     public bool Succeeded => Error is null && ExitStatus == 0;
+
+    /// <summary>The task could not be created at all: the shim did not start, was not found or refused the create
+    /// (not a timeout or an interrupt). When the first task of a run fails so, the run stops: the rest would too.</summary>
+    public bool CreateFailed { get; init; }
 }

@@ -77,7 +77,7 @@ public sealed class ContentStoreModuleCache(string containerdAddress, string @na
         {
             problem = $"compiled blob {digest} of layer {layerDigest} is corrupt (its content has digest {actual})";
             // Removed so that storing the recompiled artifact, likely the very same digest, writes it afresh.
-            Delete(client, digest);
+            DeleteIfOurs(client, digest, Label(engine, compatibilityHash));
             return null;
         }
         return new CompiledArtifact(digest, null, bytes);
@@ -91,7 +91,7 @@ public sealed class ContentStoreModuleCache(string containerdAddress, string @na
     public void Discard(string engine, string compatibilityHash, CompiledArtifact artifact)
     {
         using var client = new ContainerdClient(containerdAddress, @namespace);
-        Delete(client, artifact.Digest);
+        DeleteIfOurs(client, artifact.Digest, Label(engine, compatibilityHash));
     }
 
     private async Task StoreAsync(string engine, string compatibilityHash, byte[] artifact)
@@ -113,12 +113,15 @@ public sealed class ContentStoreModuleCache(string containerdAddress, string @na
             [GcRef(engine, compatibilityHash, layerIndex)] = digest,
         }).ConfigureAwait(false);
 
-        var image = new Image { Name = imageName };
-        image.Labels[label] = "true";
-        var mask = new FieldMask();
-        mask.Paths.Add("labels." + label);
         try
         {
+            // The whole record goes back, not just the name: containerd 1.7 dereferences the target of an update
+            // request even when the mask names only a label, and crashes on a missing one.
+            var image = (await client.Images.GetAsync(new GetImageRequest { Name = imageName },
+                deadline: DateTime.UtcNow + Deadline).ConfigureAwait(false)).Image;
+            image.Labels[label] = "true";
+            var mask = new FieldMask();
+            mask.Paths.Add("labels." + label);
             await client.Images.UpdateAsync(new UpdateImageRequest { Image = image, UpdateMask = mask },
                 deadline: DateTime.UtcNow + Deadline).ConfigureAwait(false);
         }
@@ -131,10 +134,15 @@ public sealed class ContentStoreModuleCache(string containerdAddress, string @na
     private static Info Info(ContainerdClient client, string digest) =>
         client.Content.Info(new InfoRequest { Digest = digest }, deadline: DateTime.UtcNow + Deadline).Info;
 
-    private static void Delete(ContainerdClient client, string digest)
+    // Only a blob this cache wrote for this layer is deleted: a label may have been pointed at anyone's content.
+    private void DeleteIfOurs(ContainerdClient client, string digest, string label)
     {
         try
         {
+            if (!Info(client, digest).Labels.TryGetValue($"{label}/original", out var original) || original != layerDigest)
+            {
+                return;
+            }
             client.Content.Delete(new DeleteContentRequest { Digest = digest }, deadline: DateTime.UtcNow + Deadline);
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)

@@ -134,16 +134,23 @@ public sealed class ContentStoreModuleCache(string containerdAddress, string @na
     private static Info Info(ContainerdClient client, string digest) =>
         client.Content.Info(new InfoRequest { Digest = digest }, deadline: DateTime.UtcNow + Deadline).Info;
 
-    // Only a blob this cache wrote for this layer is deleted: a label may have been pointed at anyone's content.
+    // Only a compiled blob of this engine and hash is deleted: a label may have been pointed at anyone's content.
     private void DeleteIfOurs(ContainerdClient client, string digest, string label)
     {
         try
         {
-            if (!Info(client, digest).Labels.TryGetValue($"{label}/original", out var original) || original != layerDigest)
+            // Layers whose code compiles alike share one blob, so the original may name another layer.
+            if (!Info(client, digest).Labels.ContainsKey($"{label}/original"))
             {
                 return;
             }
             client.Content.Delete(new DeleteContentRequest { Digest = digest }, deadline: DateTime.UtcNow + Deadline);
+            // Deleting drops the record only; the file stays until the next garbage collection, and a write of the
+            // same digest before then would adopt the corrupt file again. Ending a lease with sync collects now.
+            var lease = client.Leases.Create(new Containerd.Services.Leases.V1.CreateRequest { Id = $"precompile-gc-{Guid.NewGuid():N}" },
+                deadline: DateTime.UtcNow + Deadline).Lease;
+            client.Leases.Delete(new Containerd.Services.Leases.V1.DeleteRequest { Id = lease.Id, Sync = true },
+                deadline: DateTime.UtcNow + Deadline);
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
         {

@@ -264,7 +264,9 @@ public sealed class PrecompileTests(PrecompileFixture fx, ITestOutputHelper outp
     [Fact]
     public async Task Removing_the_image_lets_garbage_collection_take_the_compiled_blob()
     {
-        var module = await UniqueModuleAsync("gc");
+        // Not the demo: the custom section that sets the demo copies apart is not compiled, so they all share one
+        // compiled blob, which another case's image would keep alive.
+        var module = await UniqueModuleAsync("gc", TinyModuleWithGlobal);
         if (await ImportWasmLayerImageAsync(module) is not { } image)
         {
             return;
@@ -280,6 +282,14 @@ public sealed class PrecompileTests(PrecompileFixture fx, ITestOutputHelper outp
 
         await fx.Containerd.RunCtrAsync("images", "rm", "--sync", image.Name);
 
+        if (await ExistsAsync(client, compiled))
+        {
+            // What still holds it, for the failure message.
+            var leases = await fx.Containerd.CtrAsync("leases", "ls");
+            var content = await fx.Containerd.CtrAsync("content", "ls");
+            var snapshots = await fx.Containerd.CtrAsync("snapshots", "ls");
+            Assert.Fail($"compiled blob {compiled} survived the image.\nleases:\n{leases.Stdout}\ncontent:\n{content.Stdout}\nsnapshots:\n{snapshots.Stdout}");
+        }
         var gone = await Assert.ThrowsAsync<RpcException>(() => InfoAsync(client, compiled));
         Assert.Equal(StatusCode.NotFound, gone.StatusCode);
         var layerGone = await Assert.ThrowsAsync<RpcException>(() => InfoAsync(client, module.Digest));
@@ -323,6 +333,19 @@ public sealed class PrecompileTests(PrecompileFixture fx, ITestOutputHelper outp
     }
 
     private ContainerdClient Client() => new(fx.Containerd.Address, fx.Containerd.Namespace);
+
+    private static async Task<bool> ExistsAsync(ContainerdClient client, string digest)
+    {
+        try
+        {
+            await InfoAsync(client, digest);
+            return true;
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+        {
+            return false;
+        }
+    }
 
     private static async Task<Info> InfoAsync(ContainerdClient client, string digest) =>
         (await client.Content.InfoAsync(new InfoRequest { Digest = digest })).Info;
@@ -405,9 +428,9 @@ public sealed class PrecompileTests(PrecompileFixture fx, ITestOutputHelper outp
     private static string Sha256(byte[] bytes) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(bytes));
 
     // The demo module with a custom section naming the case: its own digest, so its own cache entries.
-    private async Task<UniqueModule> UniqueModuleAsync(string tag)
+    private async Task<UniqueModule> UniqueModuleAsync(string tag, byte[]? module = null)
     {
-        var demo = await File.ReadAllBytesAsync(await TestImages.EnsureDemoWasmAsync());
+        var demo = module ?? await File.ReadAllBytesAsync(await TestImages.EnsureDemoWasmAsync());
         var name = "runwasi-dotnet.precompile-test"u8.ToArray();
         var payload = System.Text.Encoding.UTF8.GetBytes($"{tag} {Guid.NewGuid():N}");
         var body = new List<byte> { (byte)name.Length };
@@ -420,6 +443,18 @@ public sealed class PrecompileTests(PrecompileFixture fx, ITestOutputHelper outp
         var fullTag = $"{tag}-{Guid.NewGuid().ToString("N")[..8]}";
         return new UniqueModule(fullTag, path, Sha256(bytes), KnownImages.ModuleTitle($"localhost/precompile/{fullTag}:latest"));
     }
+
+    // (module (global (export "g") i32 (i32.const 42)) (func (export "_start"))): does nothing, compiles to code of
+    // its own.
+    private static readonly byte[] TinyModuleWithGlobal =
+    [
+        0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+        0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // type: () -> ()
+        0x03, 0x02, 0x01, 0x00, // function 0 has type 0
+        0x06, 0x06, 0x01, 0x7f, 0x00, 0x41, 0x2a, 0x0b, // global i32 = 42
+        0x07, 0x0e, 0x02, 0x06, (byte)'_', (byte)'s', (byte)'t', (byte)'a', (byte)'r', (byte)'t', 0x00, 0x00, 0x01, (byte)'g', 0x03, 0x00,
+        0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b, // body: no locals, end
+    ];
 
     private sealed record UniqueModule(string Tag, string Path, string Digest, string Title);
 }

@@ -14,4 +14,7 @@ public static class TaskTopics
 
     /// <summary>containerd.events.TaskDelete.</summary>
     public const string Delete = "/tasks/delete";
+
+    /// <summary>containerd.events.TaskOOM.</summary>
+    public const string Oom = "/tasks/oom";
 }

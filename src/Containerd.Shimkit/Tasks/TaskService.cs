@@ -140,6 +140,10 @@ public sealed class TaskService : TaskBase
                 Io = new TaskIO { Stdin = request.Stdin, Stdout = request.Stdout, Stderr = request.Stderr, Terminal = request.Terminal },
                 Pid = (uint)task.Pid,
             });
+            if (instance is IInstanceResources watched)
+            {
+                watched.OomKilled += () => _events.Publish(ns, TaskTopics.Oom, new TaskOOM { ContainerId = request.Id });
+            }
             _ = MonitorExitAsync(task);
             ShimLog.Info($"created task {request.Id} (pid {task.Pid}) in namespace {ns}");
             return new CreateTaskResponse { Pid = (uint)task.Pid };
@@ -369,10 +373,45 @@ public sealed class TaskService : TaskBase
     public override Task<Empty> CloseIO(CloseIORequest request, ServerCallContext context) => throw NotSupported("CloseIO");
 
     /// <inheritdoc />
-    public override Task<Empty> Update(UpdateTaskRequest request, ServerCallContext context) => throw NotSupported("Update");
+    public override async Task<Empty> Update(UpdateTaskRequest request, ServerCallContext context)
+    {
+        var task = Get(request.Id, "");
+        var resources = task.Instance as IInstanceResources
+            ?? throw new ShimException(StatusCode.Unimplemented, $"update task {task.Id}: this instance has no resource controls");
+        if (request.Resources is null)
+        {
+            throw new ShimException(StatusCode.InvalidArgument, $"update task {task.Id}: the request carries no resources");
+        }
+        await task.Gate.WaitAsync(context?.CancellationToken ?? default).ConfigureAwait(false);
+        try
+        {
+            if (task.State is not (TaskState.Created or TaskState.Running))
+            {
+                throw new ShimException(StatusCode.FailedPrecondition,
+                    $"cannot update task {task.Id}: it is {ShimTask.Describe(task.State)}");
+            }
+            resources.Update(request.Resources, request.Annotations);
+        }
+        finally
+        {
+            task.Gate.Release();
+        }
+        ShimLog.Info($"updated the resources of task {task.Id}");
+        return new Empty();
+    }
 
     /// <inheritdoc />
-    public override Task<StatsResponse> Stats(StatsRequest request, ServerCallContext context) => throw NotSupported("Stats");
+    public override Task<StatsResponse> Stats(StatsRequest request, ServerCallContext context)
+    {
+        var task = Get(request.Id, "");
+        var resources = task.Instance as IInstanceResources
+            ?? throw new ShimException(StatusCode.Unimplemented, $"stats of task {task.Id}: this instance has no resource metrics");
+        if (task.State == TaskState.Deleted)
+        {
+            throw new ShimException(StatusCode.NotFound, $"task {task.Id} not found");
+        }
+        return Task.FromResult(new StatsResponse { Stats = resources.Stats() });
+    }
 
     /// <summary>Kills every remaining task and releases what the kit set up for it (the shim is going away).</summary>
     public async Task KillAllAsync(TimeSpan timeout)

@@ -22,6 +22,10 @@ public sealed class Entrypoint
     /// program's argv[0].</summary>
     public required string Name { get; init; }
 
+    /// <summary>Where compiled artifacts of this module are kept between containers, when its source provides a place
+    /// (the content store for a wasm layer); null leaves the choice to the engine.</summary>
+    public ICompiledModuleCache? Cache { get; init; }
+
     /// <summary>Whether the module is WebAssembly text (<c>.wat</c>) rather than binary.</summary>
     public ModuleFormat Format { get; init; } = ModuleFormat.Binary;
 }

@@ -38,13 +38,18 @@ public static class WasmLayerImage
     /// </summary>
     /// <exception cref="Grpc.Core.RpcException">containerd cannot be asked, or a record or blob is missing.</exception>
     public static async Task<IReadOnlyList<ContentDescriptor>> FindLayersAsync(ContainerdClient client, string containerId,
-        CancellationToken ct = default)
+        CancellationToken ct = default) =>
+        (await FindImageAsync(client, containerId, ct).ConfigureAwait(false)).Layers;
+
+    // The layers with the image record they came from (name and target), which the precompile cache labels.
+    private static async Task<(string Image, string Target, IReadOnlyList<ContentDescriptor> Layers)> FindImageAsync(
+        ContainerdClient client, string containerId, CancellationToken ct)
     {
         var container = (await client.Containers.GetAsync(new GetContainerRequest { Id = containerId },
             deadline: DateTime.UtcNow + Deadline, cancellationToken: ct).ConfigureAwait(false)).Container;
         if (string.IsNullOrEmpty(container.Image))
         {
-            return [];
+            return ("", "", []);
         }
         var image = (await client.Images.GetAsync(new GetImageRequest { Name = container.Image },
             deadline: DateTime.UtcNow + Deadline, cancellationToken: ct).ConfigureAwait(false)).Image;
@@ -56,27 +61,27 @@ public static class WasmLayerImage
             var index = await client.Content.ReadBlobAsync(descriptor.Digest, ct).ConfigureAwait(false);
             if (SelectWasmManifest(index) is not { } next)
             {
-                return [];
+                return (image.Name, image.Target.Digest, []);
             }
             descriptor = next;
         }
         if (!OciMediaTypes.IsManifest(descriptor.MediaType))
         {
-            return [];
+            return (image.Name, image.Target.Digest, []);
         }
 
         var manifest = ImageManifest.Parse(descriptor, await client.Content.ReadBlobAsync(descriptor.Digest, ct).ConfigureAwait(false));
         var layers = manifest.Layers.Where(l => IsWasmLayer(l.MediaType)).ToList();
         if (layers.Count == 0)
         {
-            return [];
+            return (image.Name, image.Target.Digest, []);
         }
         if (manifest.Config.MediaType == ArtifactConfig)
         {
-            return layers;
+            return (image.Name, image.Target.Digest, layers);
         }
         var config = await client.Content.ReadBlobAsync(manifest.Config.Digest, ct).ConfigureAwait(false);
-        return Architecture(config) == "wasm" ? layers : [];
+        return (image.Name, image.Target.Digest, Architecture(config) == "wasm" ? layers : []);
     }
 
     /// <summary>
@@ -108,7 +113,7 @@ public static class WasmLayerImage
     public static async Task<Entrypoint?> ResolveAsync(ContainerdClient client, string containerId, string name,
         string function, CancellationToken ct = default)
     {
-        var layers = await FindLayersAsync(client, containerId, ct).ConfigureAwait(false);
+        var (image, target, layers) = await FindImageAsync(client, containerId, ct).ConfigureAwait(false);
         if (layers.Count == 0)
         {
             return null;
@@ -123,7 +128,22 @@ public static class WasmLayerImage
             Format = bytes.AsSpan().StartsWith("\0asm"u8) || !name.EndsWith(".wat", StringComparison.Ordinal)
                 ? ModuleFormat.Binary
                 : ModuleFormat.Text,
+            Cache = client.SocketPath is { } address
+                ? new ContentStoreModuleCache(address, client.Namespace, image, target, layer.Digest, IndexOf(layers, layer))
+                : null,
         };
+    }
+
+    private static int IndexOf(IReadOnlyList<ContentDescriptor> layers, ContentDescriptor layer)
+    {
+        for (var i = 0; i < layers.Count; i++)
+        {
+            if (ReferenceEquals(layers[i], layer))
+            {
+                return i;
+            }
+        }
+        return 0;
     }
 
     private static string? Title(ContentDescriptor layer) =>

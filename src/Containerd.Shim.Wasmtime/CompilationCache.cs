@@ -1,50 +1,148 @@
+using System.Globalization;
+using System.Reflection;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+using Containerd.Shim.Wasm;
 using Containerd.Shimkit;
+using Grpc.Core;
 using Wasmtime;
 
 namespace Containerd.Shim.Wasmtime;
 
 /// <summary>
-/// Wasmtime's own on-disk cache of compiled modules, shared by every instance process on the host: each container
-/// is a fresh process, so without it every container of the same image compiles its module again (about 100 ms
-/// for the demo, most of a container's start). Wasmtime keys entries by module bytes, engine version and settings,
-/// so a stale entry is never used.
+/// The engine's settings, read once per instance process from the environment containerd passes to its shims, and
+/// what follows from them: the <see cref="Engine"/>, the compatibility hash compiled artifacts are keyed by, the
+/// folder that caches artifacts of rootfs modules, and the optional compile log.
 /// </summary>
-internal static class CompilationCache
+/// <remarks>
+/// libwasmtime's C API has no call for Wasmtime's own precompile compatibility hash, so the hash is derived here from
+/// what decides whether an artifact fits: the Wasmtime release (the NuGet package pins the native library), the
+/// host architecture and every <see cref="Config"/> setting this class applies. A setting added to
+/// <see cref="CreateEngine"/> must be added to <see cref="Description"/> too. Wasmtime checks the same things again
+/// when it deserializes, so a hash that missed something would cost a recompile, not a wrong load.
+/// </remarks>
+internal sealed class CompilationCache
 {
-    /// <summary>Overrides the cache folder; <c>off</c> disables the cache.</summary>
+    /// <summary>The cache folder for rootfs modules; <c>off</c> disables it.</summary>
     public const string DirectoryVariable = "CONTAINERD_SHIM_WASMTIME_CACHE";
+
+    /// <summary>The size bound of the cache folder (bytes, or with a K, M or G suffix).</summary>
+    public const string SizeVariable = "CONTAINERD_SHIM_WASMTIME_CACHE_SIZE";
+
+    /// <summary>Cranelift's optimization level: <c>speed</c> (default), <c>none</c> or <c>speed_and_size</c>.</summary>
+    public const string OptLevelVariable = "CONTAINERD_SHIM_WASMTIME_OPT_LEVEL";
+
+    /// <summary>A file that gets one line per real compilation (not per cache hit); unset by default.</summary>
+    public const string CompileLogVariable = "CONTAINERD_SHIM_WASMTIME_COMPILE_LOG";
 
     /// <summary>The default folder (FHS: cached data an application can regenerate).</summary>
     public const string DefaultDirectory = "/var/cache/containerd-shim-wasmtime";
 
-    /// <summary>Creates the engine, with the cache when its folder is usable, without it otherwise.</summary>
-    public static Engine CreateEngine()
+    /// <summary>The default size bound: 512 MiB.</summary>
+    public const long DefaultMaxBytes = 512L << 20;
+
+    private CompilationCache(OptimizationLevel optLevel, string? directory, long maxBytes, string? compileLog)
     {
-        var dir = Environment.GetEnvironmentVariable(DirectoryVariable) is { Length: > 0 } d ? d : DefaultDirectory;
-        if (dir == "off")
+        OptLevel = optLevel;
+        Directory = directory;
+        MaxBytes = maxBytes;
+        CompileLog = compileLog;
+        var version = typeof(Engine).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
+            ?? typeof(Engine).Assembly.GetName().Version?.ToString() ?? "unknown";
+        Description = $"wasmtime {version}; {RuntimeInformation.ProcessArchitecture}; opt-level={OptLevelName(optLevel)}";
+        CompatibilityHash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Description)))[..16];
+    }
+
+    /// <summary>Cranelift's optimization level.</summary>
+    public OptimizationLevel OptLevel { get; }
+
+    /// <summary>The folder for rootfs modules' artifacts, or null when disabled.</summary>
+    public string? Directory { get; }
+
+    /// <summary>The size bound of <see cref="Directory"/>.</summary>
+    public long MaxBytes { get; }
+
+    /// <summary>The compile log, or null.</summary>
+    public string? CompileLog { get; }
+
+    /// <summary>What the compatibility hash is made of.</summary>
+    public string Description { get; }
+
+    /// <summary>16 hex digits of the sha256 of <see cref="Description"/>.</summary>
+    public string CompatibilityHash { get; }
+
+    /// <summary>Reads the settings from the environment.</summary>
+    /// <exception cref="ShimException">A variable has a value it cannot have; the message names it.</exception>
+    public static CompilationCache FromEnvironment()
+    {
+        var optLevel = Environment.GetEnvironmentVariable(OptLevelVariable) switch
         {
-            return new Engine();
+            null or "" or "speed" => OptimizationLevel.Speed,
+            "none" => OptimizationLevel.None,
+            "speed_and_size" => OptimizationLevel.SpeedAndSize,
+            var other => throw new ShimException(StatusCode.InvalidArgument,
+                $"{OptLevelVariable}={other}: not an optimization level (use speed, none or speed_and_size)"),
+        };
+        var dir = Environment.GetEnvironmentVariable(DirectoryVariable) is { Length: > 0 } d ? d : DefaultDirectory;
+        var size = Environment.GetEnvironmentVariable(SizeVariable) is { Length: > 0 } s
+            ? ParseSize(s) ?? throw new ShimException(StatusCode.InvalidArgument,
+                $"{SizeVariable}={s}: not a size (use bytes, or a number with K, M or G)")
+            : DefaultMaxBytes;
+        var log = Environment.GetEnvironmentVariable(CompileLogVariable) is { Length: > 0 } l ? l : null;
+        return new CompilationCache(optLevel, dir == "off" ? null : dir, size, log);
+    }
+
+    /// <summary>Creates an engine with these settings.</summary>
+    public Engine CreateEngine()
+    {
+        using var config = new Config().WithOptimizationLevel(OptLevel);
+        return new Engine(config);
+    }
+
+    /// <summary>The folder cache for a rootfs module with <paramref name="moduleDigest"/>, or null when disabled.</summary>
+    public ICompiledModuleCache? ForRootfsModule(string moduleDigest) =>
+        Directory is { } dir ? new DirectoryModuleCache(dir, MaxBytes, moduleDigest) : null;
+
+    /// <summary>Appends one line to the compile log, when there is one. Lines are short single writes in append mode,
+    /// which concurrent instance processes cannot interleave.</summary>
+    public void RecordCompilation(string moduleDigest, string name, string reason)
+    {
+        if (CompileLog is not { } path)
+        {
+            return;
         }
         try
         {
-            Directory.CreateDirectory(dir);
-            var config = Path.Combine(dir, "cache.toml");
-            var text = $"[cache]\ndirectory = \"{Path.Combine(dir, "modules").Replace("\\", "\\\\").Replace("\"", "\\\"")}\"\n";
-            if (!File.Exists(config) || File.ReadAllText(config) != text)
-            {
-                // Written to a private name first: instance processes of other containers may read it right now.
-                var partial = $"{config}.{Environment.ProcessId}";
-                File.WriteAllText(partial, text);
-                File.Move(partial, config, overwrite: true);
-            }
-            using var cfg = new Config().WithCacheConfig(config);
-            return new Engine(cfg);
+            var line = Encoding.UTF8.GetBytes(
+                $"{DateTime.UtcNow:yyyy-MM-ddTHH:mm:ss.fffZ} {moduleDigest} {CompatibilityHash} {name.Replace(' ', '_')} {reason.ReplaceLineEndings(" ")}\n");
+            using var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+            stream.Write(line);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or WasmtimeException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            // A read-only or full disk costs compile time, never the container.
-            ShimLog.Debug($"wasmtime compilation cache at {dir} unusable, compiling without it: {e.Message}");
-            return new Engine();
+            ShimLog.Debug($"compile log {path}: {e.Message}");
         }
     }
+
+    /// <summary>Parses <c>1048576</c>, <c>64K</c>, <c>512M</c>, <c>2G</c> (binary units); null when it is none of these.</summary>
+    public static long? ParseSize(string text)
+    {
+        var t = text.Trim();
+        var shift = t.Length > 0 ? char.ToUpperInvariant(t[^1]) switch { 'K' => 10, 'M' => 20, 'G' => 30, _ => 0 } : 0;
+        if (shift > 0)
+        {
+            t = t[..^1];
+        }
+        return long.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 0 && n <= (long.MaxValue >> shift)
+            ? n << shift
+            : null;
+    }
+
+    private static string OptLevelName(OptimizationLevel level) => level switch
+    {
+        OptimizationLevel.None => "none",
+        OptimizationLevel.SpeedAndSize => "speed_and_size",
+        _ => "speed",
+    };
 }

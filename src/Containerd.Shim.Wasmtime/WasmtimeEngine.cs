@@ -1,17 +1,25 @@
 using Containerd.Shim.Wasm;
-using Grpc.Core;
+using Containerd.Shimkit;
 using Wasmtime;
 
 namespace Containerd.Shim.Wasmtime;
 
 /// <summary>
 /// Runs WASI preview 1 commands on Wasmtime. One object lives in one instance process: <see cref="CanHandle"/>
-/// compiles the module at task Create and <see cref="RunWasi"/> runs that same compiled module at Start.
+/// loads the module at task Create and <see cref="RunWasi"/> runs that same module at Start. Loading takes a
+/// compiled artifact from the module's cache (the content store for a wasm layer, the cache folder for a rootfs
+/// module) when one fits this engine, and compiles, then stores the artifact, otherwise.
 /// </summary>
-public sealed class WasmtimeEngine : IEngine, IDisposable
+public sealed class WasmtimeEngine : IEngine, IPrecompiler, IDisposable
 {
+    private CompilationCache? _cache;
     private Engine? _engine;
     private Module? _module;
+
+    /// <inheritdoc/>
+    public string CompatibilityHash => Settings.CompatibilityHash;
+
+    private CompilationCache Settings => _cache ??= CompilationCache.FromEnvironment();
 
     /// <inheritdoc/>
     public string Name => "wasmtime";
@@ -20,7 +28,7 @@ public sealed class WasmtimeEngine : IEngine, IDisposable
     public void CanHandle(RuntimeContext ctx)
     {
         var entrypoint = ctx.Entrypoint;
-        _engine ??= CompilationCache.CreateEngine();
+        _engine ??= Settings.CreateEngine();
         try
         {
             _module = Load(_engine, entrypoint);
@@ -96,18 +104,95 @@ public sealed class WasmtimeEngine : IEngine, IDisposable
         _engine?.Dispose();
     }
 
-    private static Module Load(Engine engine, Entrypoint entrypoint)
+    /// <inheritdoc/>
+    public byte[] Precompile(ReadOnlySpan<byte> module, ModuleFormat format)
     {
-        if (entrypoint.Bytes is { } bytes)
+        _engine ??= Settings.CreateEngine();
+        var digest = DirectoryModuleCache.DigestOf(module);
+        using var compiled = Compile(_engine, digest, module, format, digest, "precompile");
+        return compiled.Serialize();
+    }
+
+    private Module Load(Engine engine, Entrypoint entrypoint)
+    {
+        ReadOnlyMemory<byte> bytes = entrypoint.Bytes is { } b
+            ? b
+            : File.ReadAllBytes(entrypoint.Path ?? throw new EntrypointException(EntrypointError.Missing, entrypoint.Name, "no module file or bytes"));
+        var digest = DirectoryModuleCache.DigestOf(bytes.Span);
+        var cache = entrypoint.Cache ?? Settings.ForRootfsModule(digest);
+        var reason = "cache off";
+        if (cache is not null)
         {
-            return entrypoint.Format == ModuleFormat.Text
-                ? Module.FromText(engine, entrypoint.Name, System.Text.Encoding.UTF8.GetString(bytes.Span))
-                : Module.FromBytes(engine, entrypoint.Name, bytes.Span);
+            if (TryLoadCached(engine, entrypoint, cache, out var problem) is { } cached)
+            {
+                return cached;
+            }
+            reason = problem ?? "not cached";
         }
-        var path = entrypoint.Path ?? throw new EntrypointException(EntrypointError.Missing, entrypoint.Name, "no module file or bytes");
-        return entrypoint.Format == ModuleFormat.Text
-            ? Module.FromText(engine, entrypoint.Name, File.ReadAllText(path))
-            : Module.FromBytes(engine, entrypoint.Name, File.ReadAllBytes(path));
+
+        var module = Compile(engine, entrypoint.Name, bytes.Span, entrypoint.Format, digest, reason);
+        if (cache is not null)
+        {
+            try
+            {
+                cache.Store(Name, CompatibilityHash, module.Serialize());
+            }
+            catch (Exception e)
+            {
+                // Any failure to keep the artifact (full disk, containerd gone) costs the next start a compile only.
+                ShimLog.Debug($"{Name}: keeping the compiled {entrypoint.Name} in {cache.Description} failed: {e.Message}");
+            }
+        }
+        return module;
+    }
+
+    private Module? TryLoadCached(Engine engine, Entrypoint entrypoint, ICompiledModuleCache cache, out string? problem)
+    {
+        CompiledArtifact? artifact;
+        try
+        {
+            artifact = cache.Find(Name, CompatibilityHash, out problem);
+        }
+        catch (Exception e)
+        {
+            // An unreachable or unreadable cache is a miss: the container starts with a compile.
+            problem = $"cache unusable: {e.Message}";
+            return null;
+        }
+        if (artifact is null)
+        {
+            return null;
+        }
+        try
+        {
+            // A file is memory-mapped, so containers of one module share the code pages.
+            return artifact.Path is { } path
+                ? Module.DeserializeFile(engine, entrypoint.Name, path)
+                : Module.Deserialize(engine, entrypoint.Name, artifact.Bytes.Span);
+        }
+        catch (Exception e) when (e is WasmtimeException or IOException)
+        {
+            // Wasmtime checks the artifact's engine version, settings and CPU features itself.
+            problem = $"wasmtime refused {artifact.Digest}: {FirstLine(e.Message)}";
+            try
+            {
+                cache.Discard(Name, CompatibilityHash, artifact);
+            }
+            catch (Exception d)
+            {
+                ShimLog.Debug($"{Name}: removing {artifact.Digest} from {cache.Description} failed: {d.Message}");
+            }
+            return null;
+        }
+    }
+
+    // The one place a module is really compiled; the compile log counts exactly these.
+    private Module Compile(Engine engine, string name, ReadOnlySpan<byte> bytes, ModuleFormat format, string digest, string reason)
+    {
+        Settings.RecordCompilation(digest, name, reason);
+        return format == ModuleFormat.Text
+            ? Module.FromText(engine, name, System.Text.Encoding.UTF8.GetString(bytes))
+            : Module.FromBytes(engine, name, bytes);
     }
 
     private static string FirstLine(string message)

@@ -1,0 +1,174 @@
+using System.Security.Cryptography;
+
+namespace Containerd.Shim.Wasm;
+
+/// <summary>
+/// Compiled artifacts of rootfs modules in a host folder shared by every instance process:
+/// <c>&lt;root&gt;/&lt;engine&gt;/&lt;compatibility hash&gt;/&lt;module sha256&gt;.&lt;artifact sha256&gt;</c>. The module digest is the
+/// key, the artifact digest lets a reader detect a corrupt or truncated file. Files are written under a private
+/// name and renamed into place, so racing processes see either no entry or a whole one, and never changed in place,
+/// so a file another process has memory-mapped stays intact. A hit refreshes the file's modification time, which
+/// orders eviction (least recently used first) once the folder exceeds its size bound.
+/// </summary>
+/// <param name="root">The cache folder.</param>
+/// <param name="maxBytes">The size bound of all entries together; after a store, the least recently used entries
+/// go until the rest fits.</param>
+/// <param name="moduleDigest">The module's <c>sha256:…</c> digest (of its bytes as they are in the rootfs).</param>
+public sealed class DirectoryModuleCache(string root, long maxBytes, string moduleDigest) : ICompiledModuleCache
+{
+    // Leftovers of writers that died between write and rename are removed once they are this old.
+    private static readonly TimeSpan AbandonedAfter = TimeSpan.FromMinutes(10);
+
+    private readonly string _module = Hex(moduleDigest);
+
+    /// <inheritdoc/>
+    public string Description => root;
+
+    /// <summary>The sha256 digest (<c>sha256:…</c>) of <paramref name="bytes"/>.</summary>
+    public static string DigestOf(ReadOnlySpan<byte> bytes) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(bytes));
+
+    /// <inheritdoc/>
+    public CompiledArtifact? Find(string engine, string compatibilityHash, out string? problem)
+    {
+        problem = null;
+        IEnumerable<string> candidates;
+        try
+        {
+            candidates = Directory.EnumerateFiles(Folder(engine, compatibilityHash), _module + ".*").ToList();
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return null;
+        }
+        foreach (var file in candidates)
+        {
+            var expected = Path.GetFileName(file)[(_module.Length + 1)..];
+            string actual;
+            try
+            {
+                using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                actual = Convert.ToHexStringLower(SHA256.HashData(stream));
+            }
+            catch (FileNotFoundException)
+            {
+                continue; // evicted by another process a moment ago
+            }
+            if (actual != expected)
+            {
+                problem = $"{file} is corrupt (its content has digest sha256:{actual})";
+                TryDelete(file);
+                continue;
+            }
+            try
+            {
+                File.SetLastWriteTimeUtc(file, DateTime.UtcNow);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // A read-only cache still serves; only its eviction order suffers.
+            }
+            return new CompiledArtifact("sha256:" + actual, file, default);
+        }
+        return null;
+    }
+
+    /// <inheritdoc/>
+    public void Store(string engine, string compatibilityHash, byte[] artifact)
+    {
+        var folder = Folder(engine, compatibilityHash);
+        Directory.CreateDirectory(folder);
+        var digest = Convert.ToHexStringLower(SHA256.HashData(artifact));
+        var final = Path.Combine(folder, $"{_module}.{digest}");
+        if (!File.Exists(final))
+        {
+            // A dot name: never matched by a reader's "<module>.*" lookup while it is being written.
+            var partial = Path.Combine(folder, $".{_module}.{Environment.ProcessId}.{Guid.NewGuid():N}.partial");
+            try
+            {
+                File.WriteAllBytes(partial, artifact);
+                File.Move(partial, final, overwrite: true);
+            }
+            catch
+            {
+                TryDelete(partial);
+                throw;
+            }
+        }
+        foreach (var other in Directory.EnumerateFiles(folder, _module + ".*"))
+        {
+            // An older artifact of the same module and engine (a compiler need not be deterministic) is dead weight.
+            if (other != final)
+            {
+                TryDelete(other);
+            }
+        }
+        Evict(keep: final);
+    }
+
+    /// <inheritdoc/>
+    public void Discard(string engine, string compatibilityHash, CompiledArtifact artifact)
+    {
+        if (artifact.Path is { } path)
+        {
+            TryDelete(path);
+        }
+    }
+
+    /// <summary>Deletes least recently used entries until all entries together fit in the size bound.</summary>
+    public void Evict(string? keep = null)
+    {
+        var entries = new List<FileInfo>();
+        var now = DateTime.UtcNow;
+        foreach (var file in new DirectoryInfo(root).EnumerateFiles("*", SearchOption.AllDirectories))
+        {
+            if (file.Name.EndsWith(".partial", StringComparison.Ordinal))
+            {
+                if (now - file.LastWriteTimeUtc > AbandonedAfter)
+                {
+                    TryDelete(file.FullName);
+                }
+                continue;
+            }
+            if (!IsEntryName(file.Name))
+            {
+                continue; // not ours (the folder may hold older caches' files)
+            }
+            entries.Add(file);
+        }
+        var total = entries.Sum(f => f.Length);
+        // The entry just written goes last: evicting it first would make the store pointless.
+        foreach (var file in entries.OrderBy(f => f.FullName == keep).ThenBy(f => f.LastWriteTimeUtc))
+        {
+            if (total <= maxBytes)
+            {
+                break;
+            }
+            TryDelete(file.FullName);
+            total -= file.Length;
+        }
+    }
+
+    private string Folder(string engine, string compatibilityHash) => Path.Combine(root, engine, compatibilityHash);
+
+    // <64 hex>.<64 hex>
+    private static bool IsEntryName(string name) =>
+        name.Length == 129 && name[64] == '.' && name.AsSpan(0, 64).IndexOfAnyExcept("0123456789abcdef") < 0
+        && name.AsSpan(65).IndexOfAnyExcept("0123456789abcdef") < 0;
+
+    private static string Hex(string digest) =>
+        digest.StartsWith("sha256:", StringComparison.Ordinal) && digest.Length == 71
+            ? digest[7..]
+            : throw new ArgumentException($"not a sha256 digest: {digest}", nameof(digest));
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Another process's eviction or a read-only folder: the entry is someone else's problem now.
+        }
+    }
+}

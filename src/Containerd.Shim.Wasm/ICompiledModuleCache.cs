@@ -1,0 +1,32 @@
+namespace Containerd.Shim.Wasm;
+
+/// <summary>
+/// Where compiled artifacts of one module are kept between containers. An engine asks it before compiling and hands
+/// it the artifact after compiling; entries are keyed by the engine's name and <see cref="IPrecompiler.CompatibilityHash"/>,
+/// so an artifact of another engine build or configuration is never returned.
+/// </summary>
+public interface ICompiledModuleCache
+{
+    /// <summary>Where the cache lives, for messages (e.g. <c>content store</c>, a folder).</summary>
+    string Description { get; }
+
+    /// <summary>
+    /// The artifact compiled for this module by <paramref name="engine"/> with <paramref name="compatibilityHash"/>,
+    /// after checking its digest; null on a miss or when the entry was missing or corrupt (then it is removed, and
+    /// <paramref name="problem"/> says why).
+    /// </summary>
+    CompiledArtifact? Find(string engine, string compatibilityHash, out string? problem);
+
+    /// <summary>Keeps <paramref name="artifact"/> for the next container. Best effort: throws only for the caller to
+    /// log; the container starts either way.</summary>
+    void Store(string engine, string compatibilityHash, byte[] artifact);
+
+    /// <summary>Removes an artifact <see cref="Find"/> returned that the engine then refused to load.</summary>
+    void Discard(string engine, string compatibilityHash, CompiledArtifact artifact);
+}
+
+/// <summary>A compiled artifact from a cache: a file the engine may memory-map, or bytes.</summary>
+/// <param name="Digest">The artifact's <c>sha256:…</c> digest, already verified against its content.</param>
+/// <param name="Path">A file holding exactly the artifact, or null.</param>
+/// <param name="Bytes">The artifact, when there is no file.</param>
+public sealed record CompiledArtifact(string Digest, string? Path, ReadOnlyMemory<byte> Bytes);

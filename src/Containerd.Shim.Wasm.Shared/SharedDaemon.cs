@@ -143,7 +143,10 @@ public static class SharedDaemon
             throw new ShimException(Grpc.Core.StatusCode.FailedPrecondition,
                 $"another {endpoint.DaemonName}{(holder is { } pid ? $" (pid {pid})" : "")} already serves {socket}: stop it first, or pass --socket for a second one");
         }
-        File.WriteAllText(path, Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+        // Through our descriptor: .NET's own file APIs take a shared flock of their own and would fail on it.
+        var pid = System.Text.Encoding.ASCII.GetBytes(Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+        Native.Ftruncate(fd, 0);
+        Native.Write(fd, pid, (nuint)pid.Length);
         return fd;
     }
 
@@ -151,7 +154,9 @@ public static class SharedDaemon
     {
         try
         {
-            return int.TryParse(File.ReadAllText(path).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : null;
+            using var stream = new FileStream(path, new FileStreamOptions { Mode = FileMode.Open, Access = FileAccess.Read, Share = FileShare.ReadWrite });
+            var text = new StreamReader(stream).ReadToEnd();
+            return int.TryParse(text.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : null;
         }
         catch (IOException)
         {

@@ -38,7 +38,11 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
         Description = description;
         Linker = new Linker(Engine) { AllowShadowing = true };
         Linker.DefineWasi();
-        Linker.DefineFunction<int, int, int, int, int>("wasi_snapshot_preview1", "poll_oneoff", WasiPoll.PollOneoff);
+        // Untyped: the typed overloads build their callbacks with reflection NativeAOT cannot compile ahead.
+        Linker.DefineFunction("wasi_snapshot_preview1", "poll_oneoff",
+            (Caller caller, ReadOnlySpan<ValueBox> args, Span<ValueBox> results) =>
+                results[0] = WasiPoll.PollOneoff(caller, args[0].AsInt32(), args[1].AsInt32(), args[2].AsInt32(), args[3].AsInt32()),
+            [ValueKind.Int32, ValueKind.Int32, ValueKind.Int32, ValueKind.Int32], [ValueKind.Int32]);
         // A steady epoch tick bounds how long a kill can go unnoticed by a guest that entered wasm code just after
         // the kill's own tick; every tick costs each running guest one deadline callback.
         _ticker = new Timer(_ => Engine.IncrementEpoch(), null, TickInterval, TickInterval);

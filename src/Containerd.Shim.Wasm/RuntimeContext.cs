@@ -27,6 +27,45 @@ public sealed class RuntimeContext
     /// <summary>The resolved program.</summary>
     public required Entrypoint Entrypoint { get; init; }
 
+    /// <summary>
+    /// The container's memory limit in bytes (<c>linux.resources.memory.limit</c>), or null when it has none. The
+    /// kernel enforces it on the whole instance process through the cgroup; an engine should also cap the guest's
+    /// linear memory (see <see cref="GuestMemoryBudget"/>) so a guest that grows too far gets a failed
+    /// <c>memory.grow</c> instead of an OOM kill.
+    /// </summary>
+    public long? MemoryLimit { get; init; }
+
+    /// <summary>
+    /// How many bytes of linear memory a guest may reach under <see cref="MemoryLimit"/>: the limit less what this
+    /// process already holds (the runtime, the engine, the compiled module) and a margin for what running takes.
+    /// Null when there is no limit. Call it in the instance process, right before instantiating.
+    /// </summary>
+    public long? GuestMemoryBudget()
+    {
+        if (MemoryLimit is not { } limit)
+        {
+            return null;
+        }
+        return Math.Max(limit - ResidentBytes() - RunMargin, 0);
+    }
+
+    // What running the program takes beyond the linear memory: WASI buffers, stacks, the engine's own allocations.
+    private const long RunMargin = 8L << 20;
+
+    private static long ResidentBytes()
+    {
+        try
+        {
+            // statm: size resident shared ... in pages.
+            var fields = File.ReadAllText("/proc/self/statm").Split(' ');
+            return long.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture) * Environment.SystemPageSize;
+        }
+        catch (Exception e) when (e is IOException or FormatException or IndexOutOfRangeException)
+        {
+            return 0;
+        }
+    }
+
     /// <summary>The platform the container runs on, as OCI spells it (e.g. <c>linux/amd64</c>).</summary>
     public string Platform { get; init; } = CurrentPlatform;
 
@@ -86,6 +125,7 @@ public sealed class RuntimeContext
             Env = env,
             Cwd = cwd,
             Entrypoint = entrypoint,
+            MemoryLimit = spec.Linux?.Resources?.Memory?.Limit is > 0 and var limit ? limit : null,
         };
     }
 }

@@ -28,6 +28,8 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
     /// <inheritdoc/>
     public async Task<IInstance> CreateAsync(InstanceConfig config, CancellationToken ct)
     {
+        // Made before the spawn so a bad cgroupsPath or limit fails Create without a process to clean up.
+        var cgroup = InstanceCgroup.Create(config);
         using var control = Pipe.Create();
         var start = Pipe.Create();
         ChildProcess child;
@@ -53,6 +55,7 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
         catch
         {
             start.Dispose();
+            cgroup?.Dispose();
             throw;
         }
         finally
@@ -66,16 +69,30 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
             config.Stderr?.Dispose();
         }
 
+        var instance = new WasmInstance(config.Id, child, start.Write, cgroup);
         ShimException? failure;
         try
         {
+            // The child cannot run guest code before the start byte: joining now puts every guest instruction,
+            // and the module's compilation, under the container's limits.
+            cgroup?.Join(child.Pid, instance.RaiseOom);
             using var cancel = ct.Register(() => KillQuietly(child));
             failure = await Task.Run(() => ControlChannel.ReadReport(control.Read), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (ShimException)
+        {
+            // Joining the cgroup failed: the child must not run outside it.
+            KillQuietly(child);
+            await child.Exited.ConfigureAwait(false);
+            start.Dispose();
+            cgroup?.Dispose();
+            throw;
         }
         catch (EndOfStreamException)
         {
             var status = await child.Exited.ConfigureAwait(false);
             start.Dispose();
+            cgroup?.Dispose();
             ct.ThrowIfCancellationRequested();
             throw new ShimException(StatusCode.Internal,
                 $"container {config.Id}: instance process {child.Pid} exited with status {status.ExitCode} before it was ready");
@@ -85,10 +102,11 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
             // The child exits right after reporting; wait for the reaper so no zombie or half-made task remains.
             start.Dispose();
             await child.Exited.ConfigureAwait(false);
+            cgroup?.Dispose();
             throw failure;
         }
         ShimLog.Debug($"container {config.Id}: instance process {child.Pid} ready");
-        return new WasmInstance(config.Id, child, start.Write);
+        return instance;
     }
 
     private static void AddIfPresent(Dictionary<int, SafeHandle> files, int fd, SafeHandle? handle)

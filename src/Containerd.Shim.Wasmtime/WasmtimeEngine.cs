@@ -49,6 +49,12 @@ public sealed class WasmtimeEngine : IEngine, IDisposable
         linker.DefineWasi();
         using var store = new Store(_engine!);
         store.SetWasiConfiguration(WasiSetup.For(ctx));
+        if (ctx.GuestMemoryBudget() is { } budget)
+        {
+            // Past the container's memory limit memory.grow returns -1 (a guest's malloc fails cleanly) instead of
+            // the kernel OOM-killing the whole instance process.
+            store.SetLimits(memorySize: budget);
+        }
 
         var entrypoint = ctx.Entrypoint;
         try

@@ -1,0 +1,84 @@
+using Containerd.Shimkit;
+using Containerd.Shimkit.Cgroups;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+
+namespace Containerd.Shim.Wasm;
+
+/// <summary>
+/// The cgroup of one wasm container, seen from the shim: made from the spec before the instance process is spawned,
+/// joined by that process before it reports ready (so before any guest code runs), watched for OOM kills, updated,
+/// measured and removed at Delete.
+/// </summary>
+internal sealed class InstanceCgroup : IDisposable
+{
+    private static readonly TimeSpan OomPollInterval = TimeSpan.FromMilliseconds(500);
+    private static readonly TimeSpan RemoveTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly string _id;
+    private CgroupOomWatcher? _watcher;
+
+    private InstanceCgroup(string id, Cgroup cgroup)
+    {
+        _id = id;
+        Cgroup = cgroup;
+    }
+
+    public Cgroup Cgroup { get; }
+
+    /// <summary>
+    /// Creates the container's cgroup with its resources applied, or returns null for a spec without a
+    /// <c>linux</c> section (a bundle made by hand, not by containerd). Throws <see cref="ShimException"/> for a
+    /// cgroupsPath in the systemd driver's form or a limit the kernel refuses.
+    /// </summary>
+    public static InstanceCgroup? Create(InstanceConfig config)
+    {
+        var linux = config.Spec.Linux;
+        if (linux is null)
+        {
+            return null;
+        }
+        var path = CgroupPath.Resolve(linux.CgroupsPath, config.Namespace, config.Id);
+        try
+        {
+            return new InstanceCgroup(config.Id, Cgroup.Create(CgroupHierarchy.Host, path, linux.Resources));
+        }
+        catch (ShimException e)
+        {
+            throw new ShimException(e.Code, $"container {config.Id}: cgroup {path}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Moves the instance process in and starts watching for OOM kills.</summary>
+    public void Join(int pid, Action onOom)
+    {
+        Cgroup.AddProcess(pid);
+        _watcher = new CgroupOomWatcher(Cgroup, OomPollInterval);
+        _watcher.OomKilled += onOom;
+    }
+
+    /// <summary>Reports an OOM kill not yet seen (called when the process exited, before its exit is published).</summary>
+    public void CheckOom() => _watcher?.Check();
+
+    public Any Stats() => Cgroup.Stats();
+
+    public void Update(Any resources) => Cgroup.Apply(CgroupResources.Unpack(resources, _id));
+
+    /// <summary>Stops watching and removes the cgroup; failures are logged, never thrown (Delete must go on).</summary>
+    public void Dispose()
+    {
+        _watcher?.Dispose();
+        try
+        {
+            Cgroup.Delete(RemoveTimeout);
+        }
+        catch (ShimException e)
+        {
+            ShimLog.Error($"container {_id}: removing its cgroup", e);
+        }
+    }
+
+    /// <summary>The error for Stats/Update of a container that has no cgroup.</summary>
+    public static ShimException None(string id, string operation) =>
+        new(StatusCode.FailedPrecondition, $"{operation} of container {id}: it has no cgroup (its spec has no linux section)");
+}

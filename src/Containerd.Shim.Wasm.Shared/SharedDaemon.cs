@@ -144,9 +144,9 @@ public static class SharedDaemon
                 $"another {endpoint.DaemonName}{(holder is { } pid ? $" (pid {pid})" : "")} already serves {socket}: stop it first, or pass --socket for a second one");
         }
         // Through our descriptor: .NET's own file APIs take a shared flock of their own and would fail on it.
-        var pid = System.Text.Encoding.ASCII.GetBytes(Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+        var ownPid = System.Text.Encoding.ASCII.GetBytes(Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
         Native.Ftruncate(fd, 0);
-        Native.Write(fd, pid, (nuint)pid.Length);
+        Native.Write(fd, ownPid, (nuint)ownPid.Length);
         return fd;
     }
 

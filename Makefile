@@ -16,8 +16,10 @@ CONTAINERD_ADDRESS ?= /run/containerd/containerd.sock
 CTR ?= ctr
 
 SHIMS := containerd-shim-wasmtime-v1
+# Shared mode: the daemon that runs every sandbox in one process, and the client shim containerd starts for it.
+SHARED_BINS := containerd-wasmtimed containerd-shim-wasmtimed-v1
 # What `make install` puts into $(PREFIX)/bin: the shims and the native library they load.
-SHIM_FILES := $(SHIMS) libwasmtime.so
+SHIM_FILES := $(SHIMS) $(SHARED_BINS) libwasmtime.so
 DEMO_WASM := $(OUT)/wasm/wasi-demo-app.wasm
 TEST_IMAGE := $(OUT)/images/wasi-demo-app.tar
 DOTNET_FLAGS := -c $(CONFIGURATION) --nologo -v:q -clp:NoSummary
@@ -52,7 +54,7 @@ dotnet-build:
 
 # NativeAOT shim binaries, with the native libraries they load, staged as they are installed. The shim P/Invokes
 # libwasmtime by bare name, and NativeAOT looks for it beside the executable first.
-shims: $(OUT)/bin/containerd-shim-wasmtime-v1
+shims: $(OUT)/bin/containerd-shim-wasmtime-v1 $(addprefix $(OUT)/bin/,$(SHARED_BINS))
 
 # The shim's sources, not what builds generate under bin/ and obj/ (that would republish on every build).
 SHIM_SOURCES := $(shell find src Directory.Build.props Directory.Packages.props \( -name bin -o -name obj \) -prune -o \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' -o -name '*.proto' -o -name '*.c' \) -print 2>/dev/null)
@@ -63,6 +65,15 @@ $(OUT)/bin/containerd-shim-wasmtime-v1: $(SHIM_SOURCES)
 	@mkdir -p $(OUT)/bin
 	install -m 0755 $(OUT)/publish/containerd-shim-wasmtime-v1/libwasmtime.so $(OUT)/bin/
 	install -m 0755 $(OUT)/publish/containerd-shim-wasmtime-v1/containerd-shim-wasmtime-v1 $(OUT)/bin/
+	@touch $@
+
+# The shared-mode binaries: the daemon loads libwasmtime.so (the same file the shim ships); the client shim does not.
+$(addprefix $(OUT)/bin/,$(SHARED_BINS)): $(OUT)/bin/%: $(SHIM_SOURCES)
+	$(DOTNET) publish src/cmd/$* $(DOTNET_FLAGS) -r linux-x64 -o $(OUT)/publish/$* \
+	  -p:SourceRevisionId=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+	@mkdir -p $(OUT)/bin
+	if [ -f $(OUT)/publish/$*/libwasmtime.so ]; then install -m 0755 $(OUT)/publish/$*/libwasmtime.so $(OUT)/bin/; fi
+	install -m 0755 $(OUT)/publish/$*/$* $(OUT)/bin/
 	@touch $@
 
 test-image: $(TEST_IMAGE)
@@ -121,7 +132,7 @@ TEST_FLAGS = $(DOTNET_FLAGS) -m:1 --no-build --logger "console;verbosity=normal"
 test-unit:
 	$(DOTNET) test RunwasiDotnet.slnx $(TEST_FLAGS) --filter "Category!=Integration"
 
-$(TEST_PREFIX)/bin/containerd-shim-wasmtime-v1: $(OUT)/bin/containerd-shim-wasmtime-v1
+$(TEST_PREFIX)/bin/containerd-shim-wasmtime-v1: $(OUT)/bin/containerd-shim-wasmtime-v1 $(addprefix $(OUT)/bin/,$(SHARED_BINS))
 	$(MAKE) install PREFIX=$(TEST_PREFIX)
 
 test-full: $(TEST_PREFIX)/bin/containerd-shim-wasmtime-v1

@@ -34,7 +34,7 @@ public static class ShimLog
 
     /// <summary>Sends log lines to <paramref name="sink"/> from now on, at debug level when <paramref name="debug"/>.
     /// The previous sink is not disposed.</summary>
-    internal static void Configure(TextWriter sink, bool debug)
+    public static void Configure(TextWriter sink, bool debug)
     {
         lock (Gate)
         {

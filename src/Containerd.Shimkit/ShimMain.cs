@@ -50,6 +50,79 @@ public static class ShimMain
         }
     }
 
+    /// <summary>
+    /// Runs a shim binary whose <c>start</c> and <c>delete</c> are <paramref name="actions"/>' (a client of a daemon
+    /// that serves the Task API): <c>-v</c>, <c>-info</c>, <c>start</c> (writes the bundle's <c>address</c> file and
+    /// prints the address) and <c>delete</c> (prints the DeleteResponse). It never serves, so no action is an error.
+    /// </summary>
+    public static int Run(ShimInfo info, IShimActions actions, string[] args)
+    {
+        ArgumentNullException.ThrowIfNull(info);
+        ArgumentNullException.ThrowIfNull(actions);
+        ArgumentNullException.ThrowIfNull(args);
+        ShimFlags flags;
+        try
+        {
+            flags = ShimFlags.Parse(args);
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 2;
+        }
+        if (flags.Version)
+        {
+            Console.Out.Write(VersionText(info));
+            return 0;
+        }
+        if (flags.Info)
+        {
+            Console.Out.Write(InfoText(info));
+            return 0;
+        }
+        ShimLog.Configure(Console.Error, flags.Debug);
+        var bundle = flags.Bundle.Length > 0 ? flags.Bundle : Directory.GetCurrentDirectory();
+        var invocation = new ShimInvocation(flags.Namespace, flags.Address,
+            Environment.GetEnvironmentVariable("TTRPC_ADDRESS") is { Length: > 0 } ttrpc ? ttrpc : flags.Address + ".ttrpc",
+            flags.Id, bundle, flags.Debug);
+        try
+        {
+            switch (flags.Action)
+            {
+                case "start":
+                    var address = actions.Start(invocation);
+                    File.WriteAllText(Path.Combine(bundle, "address"), address);
+                    Console.Out.Write(address);
+                    Console.Out.Flush();
+                    return 0;
+                case "delete":
+                    var response = actions.Delete(invocation);
+                    using (var stdout = Console.OpenStandardOutput())
+                    {
+                        Google.Protobuf.MessageExtensions.WriteTo(response, stdout);
+                        stdout.Flush();
+                    }
+                    return 0;
+                case "":
+                    Console.Error.WriteLine("this shim does not serve the Task API itself: run it with start or delete");
+                    return 2;
+                default:
+                    return Unknown(flags.Action);
+            }
+        }
+        catch (ShimException e)
+        {
+            // The message is what containerd (and so ctr or the kubelet) shows: no stack, no prefix noise.
+            Console.Error.WriteLine(e.Message);
+            return 1;
+        }
+        catch (Exception e)
+        {
+            ShimLog.Error($"{(flags.Action.Length == 0 ? "serve" : flags.Action)} failed", e);
+            return 1;
+        }
+    }
+
     /// <summary>The <c>-v</c> text, as containerd's shims print it.</summary>
     internal static string VersionText(ShimInfo info) =>
         $"{BinaryName()}:\n  Runtime: {info.RuntimeName}\n  Version: {info.Version}\n  Revision: {info.Revision}\n";

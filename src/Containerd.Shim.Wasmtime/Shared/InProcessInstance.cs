@@ -1,0 +1,457 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Containerd.Shim.Wasm;
+using Containerd.Shimkit;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Microsoft.Win32.SafeHandles;
+using Wasmtime;
+
+namespace Containerd.Shim.Wasmtime.Shared;
+
+/// <summary>
+/// One container of the shared-mode daemon: a Wasmtime store and instance, prepared at Create (compiled or cached
+/// module, WASI context, instantiation) and run on a thread of its own at Start. Its pid is the daemon's.
+/// </summary>
+/// <remarks>
+/// Kill stops this instance alone, with status 128+signal, wherever the guest is: the epoch deadline callback traps a
+/// guest running wasm code; the instance's stop eventfd wakes every wait the daemon does for it (our poll_oneoff,
+/// the stdout/stderr writes, the stdin pump), and closing the stdin pipe ends a read Wasmtime itself is blocked in.
+/// </remarks>
+internal sealed class InProcessInstance : IInstance, IInstanceResources
+{
+    private const int SigKill = 9;
+    private const int ThreadStackSize = 2 << 20;
+
+    private readonly SharedWasmtimeHost _host;
+    private readonly string _id;
+    private readonly RuntimeContext _ctx;
+    private readonly Lock _gate = new();
+    private readonly TaskCompletionSource<ExitStatus> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly long _memoryLimit;
+    private readonly long _clockBase = Stopwatch.GetTimestamp();
+    private SafeFileHandle? _stdin, _stdout, _stderr;
+    private int _stdinRead = -1, _stdinWrite = -1;
+    private Store? _store;
+    private Action? _run;
+    private Memory? _memory;
+    private Thread? _pump;
+    private bool _started;
+    private bool _finished;
+    private bool _stopClosed;
+    private int _killSignal;
+
+    private InProcessInstance(SharedWasmtimeHost host, InstanceConfig config, RuntimeContext ctx)
+    {
+        _host = host;
+        _id = config.Id;
+        _ctx = ctx;
+        _stdin = config.Stdin;
+        _stdout = config.Stdout;
+        _stderr = config.Stderr;
+        _memoryLimit = ctx.Spec.Linux?.Resources?.Memory?.Limit is > 0 and var limit ? limit : 0;
+        StopFd = HostIo.EventFd(0, HostIo.EFD_CLOEXEC);
+        if (StopFd < 0)
+        {
+            throw new ShimException(StatusCode.Internal, $"container {config.Id}: eventfd: errno {Marshal.GetLastPInvokeError()}");
+        }
+    }
+
+    /// <summary>Readable once the instance is killed or finished.</summary>
+    public int StopFd { get; }
+
+    /// <summary>The read end of the stdin pipe, for poll_oneoff; -1 when the container has no stdin.</summary>
+    public int StdinPollFd => _stdinRead;
+
+    /// <inheritdoc/>
+    public int Pid => Environment.ProcessId;
+
+    /// <inheritdoc/>
+    public event Action? OomKilled
+    {
+        // A guest over its memory limit sees memory.grow fail; nothing is ever killed for it.
+        add { }
+        remove { }
+    }
+
+    /// <summary>Prepares the container; on failure releases what it made, except the stdio handles (the kit's until
+    /// this returns).</summary>
+    public static InProcessInstance Create(SharedWasmtimeHost host, InstanceConfig config, RuntimeContext ctx, Module module)
+    {
+        var instance = new InProcessInstance(host, config, ctx);
+        try
+        {
+            instance.Prepare(module);
+            return instance;
+        }
+        catch
+        {
+            instance._stdin = instance._stdout = instance._stderr = null;
+            instance.Release();
+            throw;
+        }
+    }
+
+    /// <summary>Nanoseconds since the WASI context was made: the scale of Wasmtime's monotonic clock.</summary>
+    public long MonotonicNow() => (long)(Stopwatch.GetElapsedTime(_clockBase).Ticks * 100);
+
+    /// <summary>Whether a read on stdin would not block (data, or EOF).</summary>
+    public unsafe bool StdinReady()
+    {
+        var fd = new HostIo.PollFd { Fd = _stdinRead, Events = HostIo.POLLIN };
+        return HostIo.Poll(&fd, 1, 0) > 0 && fd.REvents != 0;
+    }
+
+    /// <summary>Traps the guest when the instance was killed.</summary>
+    public void ThrowIfKilled()
+    {
+        if (Volatile.Read(ref _killSignal) != 0)
+        {
+            throw new OperationCanceledException($"container {_id} killed");
+        }
+    }
+
+    /// <inheritdoc/>
+    public Task StartAsync(CancellationToken ct)
+    {
+        lock (_gate)
+        {
+            if (_started || _finished)
+            {
+                throw new ShimException(StatusCode.FailedPrecondition, $"container {_id} was already started or has ended");
+            }
+            _started = true;
+        }
+        _host.InstanceStarted();
+        if (_stdin is not null)
+        {
+            _pump = new Thread(PumpStdin, 64 << 10) { IsBackground = true, Name = $"stdin {_id}" };
+            _pump.Start();
+        }
+        new Thread(Run, ThreadStackSize) { IsBackground = true, Name = $"wasm {_id}" }.Start();
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public void Kill(int signal)
+    {
+        bool started;
+        lock (_gate)
+        {
+            if (_finished)
+            {
+                throw new ShimException(StatusCode.NotFound, $"container {_id} has already exited");
+            }
+            // What a process does by default with these: nothing.
+            if (signal is 0 or 17 or 18 or 23 or 28)
+            {
+                return;
+            }
+            if (_killSignal == 0)
+            {
+                _killSignal = signal;
+            }
+            started = _started;
+        }
+        HostIo.Signal(StopFd);
+        if (!started)
+        {
+            Finish(128 + signal);
+            return;
+        }
+        // Every store reaches its deadline now; the others' callbacks just extend theirs.
+        _host.Engine.IncrementEpoch();
+    }
+
+    /// <inheritdoc/>
+    public Task<ExitStatus> WaitAsync(CancellationToken ct) => _exited.Task.WaitAsync(ct);
+
+    /// <inheritdoc/>
+    public async ValueTask DeleteAsync()
+    {
+        if (!_exited.Task.IsCompleted)
+        {
+            try
+            {
+                Kill(SigKill);
+            }
+            catch (ShimException)
+            {
+            }
+        }
+        await _exited.Task.ConfigureAwait(false);
+        lock (_gate)
+        {
+            if (!_stopClosed)
+            {
+                _stopClosed = true;
+                HostIo.Close(StopFd);
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public Any Stats()
+    {
+        ulong usage;
+        lock (_gate)
+        {
+            // Read from another thread than the guest's: only the memory's current size, a single word.
+            usage = _memory is { } m && !_finished ? (ulong)m.GetLength() : 0;
+        }
+        return PackMemoryMetrics(usage, _memoryLimit > 0 ? (ulong)_memoryLimit : 0);
+    }
+
+    /// <inheritdoc/>
+    public void Update(Any resources, IReadOnlyDictionary<string, string> annotations) =>
+        throw new ShimException(StatusCode.Unimplemented,
+            $"update task {_id}: a shared-mode instance keeps the memory limit it was created with");
+
+    /// <summary>
+    /// containerd's cgroup v1 <c>Metrics</c> with the memory figures only (the instance's linear memory is all it
+    /// allocates for the guest), encoded by hand: usage and limit in <c>memory.usage</c>, usage as <c>memory.rss</c>.
+    /// </summary>
+    internal static Any PackMemoryMetrics(ulong usage, ulong limit)
+    {
+        var entry = new MemoryStream();
+        using (var o = new CodedOutputStream(entry, leaveOpen: true))
+        {
+            if (limit > 0)
+            {
+                o.WriteTag(1, WireFormat.WireType.Varint);
+                o.WriteUInt64(limit);
+            }
+            o.WriteTag(2, WireFormat.WireType.Varint);
+            o.WriteUInt64(usage);
+        }
+        var memoryStat = new MemoryStream();
+        using (var o = new CodedOutputStream(memoryStat, leaveOpen: true))
+        {
+            o.WriteTag(2, WireFormat.WireType.Varint);
+            o.WriteUInt64(usage);
+            o.WriteTag(33, WireFormat.WireType.LengthDelimited);
+            o.WriteBytes(ByteString.CopyFrom(entry.ToArray()));
+        }
+        var metrics = new MemoryStream();
+        using (var o = new CodedOutputStream(metrics, leaveOpen: true))
+        {
+            o.WriteTag(4, WireFormat.WireType.LengthDelimited);
+            o.WriteBytes(ByteString.CopyFrom(memoryStat.ToArray()));
+        }
+        return new Any { TypeUrl = "io.containerd.cgroups.v1.Metrics", Value = ByteString.CopyFrom(metrics.ToArray()) };
+    }
+
+    private unsafe void Prepare(Module module)
+    {
+        var wasi = WasiSetup.For(_ctx);
+        if (_stdin is not null)
+        {
+            var fds = stackalloc int[2];
+            if (HostIo.Pipe2(fds, HostIo.O_CLOEXEC) != 0)
+            {
+                throw new ShimException(StatusCode.Internal, $"container {_id}: pipe2: errno {Marshal.GetLastPInvokeError()}");
+            }
+            (_stdinRead, _stdinWrite) = (fds[0], fds[1]);
+            HostIo.SetNonBlocking(_stdinWrite);
+            // Wasmtime opens the pipe by name and reads it on its own; we feed it from the container's stdin and
+            // close our end to end a read it is blocked in.
+            wasi.WithStandardInput($"/proc/{Environment.ProcessId}/fd/{_stdinRead}");
+        }
+        else
+        {
+            wasi.WithStandardInput("/dev/null");
+        }
+        var stdoutFd = OutputFd(_stdout);
+        var stderrFd = OutputFd(_stderr);
+        wasi.WithStandardOutputCallback(data => WriteOutput(stdoutFd, data));
+        wasi.WithStandardErrorCallback(data => WriteOutput(stderrFd, data));
+
+        var store = new Store(_host.Engine, this);
+        _store = store;
+        if (_memoryLimit > 0)
+        {
+            store.SetLimits(memorySize: _memoryLimit);
+        }
+        store.SetWasiConfiguration(wasi);
+        store.SetEpochDeadline(1);
+        store.SetEpochDeadlineCallback(OnEpochDeadline);
+        Instance instance;
+        try
+        {
+            instance = _host.Instantiate(store, module);
+        }
+        catch (WasmtimeException e)
+        {
+            throw new ShimException(_memoryLimit > 0 && e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase) ? StatusCode.ResourceExhausted : StatusCode.InvalidArgument,
+                $"container {_id}: instantiating {_ctx.Entrypoint.Name}: {e.Message.Split('\n')[0]}", e);
+        }
+        _run = instance.GetAction(_ctx.Entrypoint.Function)
+            ?? throw new EntrypointException(EntrypointError.NoSuchFunction, _ctx.Entrypoint.Name,
+                $"\"{_ctx.Entrypoint.Function}\" is not a function without parameters and results");
+        _memory = instance.GetMemory("memory");
+    }
+
+    private static int OutputFd(SafeFileHandle? handle)
+    {
+        if (handle is null)
+        {
+            return -1;
+        }
+        var fd = (int)handle.DangerousGetHandle();
+        // Our own open of the FIFO (the kit's): non-blocking so a write can wait for room and for a kill at once.
+        HostIo.SetNonBlocking(fd);
+        return fd;
+    }
+
+    private void WriteOutput(int fd, ReadOnlySpan<byte> data)
+    {
+        if (fd >= 0)
+        {
+            HostIo.WriteAll(fd, data, StopFd);
+        }
+    }
+
+    private ulong OnEpochDeadline(Store store)
+    {
+        ThrowIfKilled();
+        return 1;
+    }
+
+    private void Run()
+    {
+        int code;
+        try
+        {
+            _run!();
+            code = 0;
+        }
+        catch (Exception e)
+        {
+            code = ExitCodeOf(e);
+        }
+        Finish(code);
+    }
+
+    private int ExitCodeOf(Exception e)
+    {
+        if (Volatile.Read(ref _killSignal) is var signal and > 0)
+        {
+            return 128 + signal;
+        }
+        if (e is WasmtimeException { ExitCode: { } exit })
+        {
+            // proc_exit: the program's chosen status.
+            return exit;
+        }
+        if (e is TrapException)
+        {
+            Report($"wasmtime: {_ctx.Entrypoint.Name}: {e.Message}\n");
+            return ExitCodes.Trap;
+        }
+        Report($"wasmtime: internal error running {_ctx.Entrypoint.Name}: {e.Message}\n");
+        return ExitCodes.InternalError;
+    }
+
+    private void Report(string text)
+    {
+        if (_stderr is { } stderr)
+        {
+            try
+            {
+                HostIo.WriteAll((int)stderr.DangerousGetHandle(), System.Text.Encoding.UTF8.GetBytes(text), StopFd);
+            }
+            catch (Exception e) when (e is IOException or OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    private void PumpStdin()
+    {
+        var source = (int)_stdin!.DangerousGetHandle();
+        var buffer = new byte[16 << 10];
+        try
+        {
+            while (HostIo.WaitFor(source, HostIo.POLLIN, StopFd))
+            {
+                int n;
+                unsafe
+                {
+                    fixed (byte* p = buffer)
+                    {
+                        n = (int)HostIo.Read(source, p, (nuint)buffer.Length);
+                    }
+                }
+                if (n < 0 && Marshal.GetLastPInvokeError() is HostIo.EINTR or HostIo.EAGAIN)
+                {
+                    continue;
+                }
+                if (n <= 0)
+                {
+                    break;
+                }
+                HostIo.WriteAll(_stdinWrite, buffer.AsSpan(0, n), StopFd);
+            }
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException)
+        {
+        }
+        finally
+        {
+            // EOF for the guest: its stdin ended, or the instance is stopping.
+            CloseStdinWrite();
+        }
+    }
+
+    private void CloseStdinWrite()
+    {
+        var fd = Interlocked.Exchange(ref _stdinWrite, -1);
+        if (fd >= 0)
+        {
+            HostIo.Close(fd);
+        }
+    }
+
+    private void Finish(int code)
+    {
+        bool started;
+        lock (_gate)
+        {
+            if (_finished)
+            {
+                return;
+            }
+            _finished = true;
+            started = _started;
+            _memory = null;
+        }
+        HostIo.Signal(StopFd);
+        // The pump leaves at once on the stop signal; it must be gone before its descriptors are closed.
+        _pump?.Join(TimeSpan.FromSeconds(2));
+        Release();
+        if (started)
+        {
+            _host.InstanceEnded();
+        }
+        // Every byte the guest wrote has gone to the FIFOs (the callbacks write synchronously) and they are closed.
+        _exited.TrySetResult(new ExitStatus(code, DateTimeOffset.UtcNow));
+    }
+
+    private void Release()
+    {
+        CloseStdinWrite();
+        _store?.Dispose();
+        _store = null;
+        _run = null;
+        var read = Interlocked.Exchange(ref _stdinRead, -1);
+        if (read >= 0)
+        {
+            HostIo.Close(read);
+        }
+        _stdin?.Dispose();
+        _stdout?.Dispose();
+        _stderr?.Dispose();
+        _stdin = _stdout = _stderr = null;
+    }
+}

@@ -1,0 +1,193 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using Containerd.Shim.Wasm;
+using Containerd.Shim.Wasm.Shared;
+using Containerd.Shimkit;
+using Wasmtime;
+
+namespace Containerd.Shim.Wasmtime.Shared;
+
+/// <summary>
+/// The in-process instance factory of the shared-mode daemon: one Wasmtime <see cref="Engine"/> for every container
+/// of every sandbox, compiled modules kept in memory by digest (a second container of the same module compiles
+/// nothing), and each container an <see cref="InProcessInstance"/> on a thread of its own.
+/// </summary>
+/// <remarks>
+/// The engine has epoch interruption on (kills reach a guest spinning in wasm code) and copy-on-write memory
+/// initialisation; with <see cref="PoolVariable"/> set to a slot count it also uses the pooling allocator, which
+/// reserves address space for that many instances up front and caps each one's memory at <see cref="PoolMemoryVariable"/>.
+/// </remarks>
+public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposable
+{
+    /// <summary>Pooling allocator slots (instances, memories, tables); unset or 0 keeps the on-demand allocator.</summary>
+    public const string PoolVariable = "CONTAINERD_WASMTIMED_POOL";
+
+    /// <summary>The largest linear memory a pool slot holds, in MiB (default 256).</summary>
+    public const string PoolMemoryVariable = "CONTAINERD_WASMTIMED_POOL_MEMORY_MIB";
+
+    private readonly ConcurrentDictionary<string, Lazy<Module>> _modules = new();
+    private readonly Timer _ticker;
+    private readonly Lock _linkerGate = new();
+    private long _compilations;
+    private int _running;
+
+    /// <summary>Creates the engine.</summary>
+    public SharedWasmtimeHost()
+    {
+        Engine = CreateEngine(out var description);
+        Description = description;
+        Linker = new Linker(Engine) { AllowShadowing = true };
+        Linker.DefineWasi();
+        // Untyped: the typed overloads build their callbacks with reflection NativeAOT cannot compile ahead.
+        Linker.DefineFunction("wasi_snapshot_preview1", "poll_oneoff",
+            (Caller caller, ReadOnlySpan<ValueBox> args, Span<ValueBox> results) =>
+                results[0] = WasiPoll.PollOneoff(caller, args[0].AsInt32(), args[1].AsInt32(), args[2].AsInt32(), args[3].AsInt32()),
+            [ValueKind.Int32, ValueKind.Int32, ValueKind.Int32, ValueKind.Int32], [ValueKind.Int32]);
+        // A steady epoch tick bounds how long a kill can go unnoticed by a guest that entered wasm code just after
+        // the kill's own tick; every tick costs each running guest one deadline callback.
+        _ticker = new Timer(_ => Engine.IncrementEpoch(), null, TickInterval, TickInterval);
+    }
+
+    /// <summary>How often the epoch advances.</summary>
+    public static TimeSpan TickInterval { get; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>The shared engine.</summary>
+    public Engine Engine { get; }
+
+    /// <summary>What the engine was configured with, for the daemon's log.</summary>
+    public string Description { get; }
+
+    internal Linker Linker { get; }
+
+    /// <inheritdoc/>
+    public long Compilations => Interlocked.Read(ref _compilations);
+
+    /// <inheritdoc/>
+    public int CachedModules => _modules.Count(m => m.Value.IsValueCreated);
+
+    /// <inheritdoc/>
+    public int RunningInstances => Volatile.Read(ref _running);
+
+    /// <inheritdoc/>
+    public Task<IInstance> CreateAsync(InstanceConfig config, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var image = new ImageModuleSource(config.Id, config.Namespace, config.ContainerdAddress);
+        var ctx = RuntimeContext.FromSpec(config.Id, config.Rootfs, config.Spec, image.Resolve);
+        var module = Load(ctx.Entrypoint);
+        var export = module.Exports.FirstOrDefault(e => e.Name == ctx.Entrypoint.Function);
+        if (export is not FunctionExport)
+        {
+            throw new EntrypointException(EntrypointError.NoSuchFunction, ctx.Entrypoint.Name,
+                $"module does not export a function named \"{ctx.Entrypoint.Function}\"");
+        }
+        return Task.FromResult<IInstance>(InProcessInstance.Create(this, config, ctx, module));
+    }
+
+    /// <summary>Stops the epoch ticker and releases the modules and the engine.</summary>
+    public void Dispose()
+    {
+        _ticker.Dispose();
+        Linker.Dispose();
+        foreach (var module in _modules.Values.Where(m => m.IsValueCreated))
+        {
+            module.Value.Dispose();
+        }
+        Engine.Dispose();
+    }
+
+    internal void InstanceStarted() => Interlocked.Increment(ref _running);
+
+    internal void InstanceEnded() => Interlocked.Decrement(ref _running);
+
+    internal Instance Instantiate(Store store, Module module)
+    {
+        // One linker for every instance: its definitions do not depend on the store (poll_oneoff finds its instance
+        // through the store's data), and instantiation is microseconds.
+        lock (_linkerGate)
+        {
+            return Linker.Instantiate(store, module);
+        }
+    }
+
+    private Module Load(Entrypoint entrypoint)
+    {
+        byte[] bytes;
+        if (entrypoint.Bytes is { } inMemory)
+        {
+            bytes = inMemory.ToArray();
+        }
+        else
+        {
+            var path = entrypoint.Path ?? throw new EntrypointException(EntrypointError.Missing, entrypoint.Name, "no module file or bytes");
+            try
+            {
+                bytes = File.ReadAllBytes(path);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new EntrypointException(EntrypointError.NotFound, entrypoint.Name, $"cannot read the module: {e.Message}", e);
+            }
+        }
+        var key = (entrypoint.Format == ModuleFormat.Text ? "wat:" : "wasm:") + Convert.ToHexStringLower(SHA256.HashData(bytes));
+        var lazy = _modules.GetOrAdd(key, _ => new Lazy<Module>(() => Compile(entrypoint, bytes), LazyThreadSafetyMode.ExecutionAndPublication));
+        try
+        {
+            return lazy.Value;
+        }
+        catch (WasmtimeException e)
+        {
+            _modules.TryRemove(new KeyValuePair<string, Lazy<Module>>(key, lazy));
+            throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name,
+                $"invalid {(entrypoint.Format == ModuleFormat.Text ? "wat" : "wasm")} module: {FirstLine(e.Message)}", e);
+        }
+    }
+
+    private Module Compile(Entrypoint entrypoint, byte[] bytes)
+    {
+        Interlocked.Increment(ref _compilations);
+        var module = entrypoint.Format == ModuleFormat.Text
+            ? Module.FromText(Engine, entrypoint.Name, System.Text.Encoding.UTF8.GetString(bytes))
+            : Module.FromBytes(Engine, entrypoint.Name, bytes);
+        ShimLog.Debug($"compiled {entrypoint.Name} ({bytes.Length} bytes)");
+        return module;
+    }
+
+    private static Engine CreateEngine(out string description)
+    {
+        var slots = Environment.GetEnvironmentVariable(PoolVariable) is { Length: > 0 } s && uint.TryParse(s, out var n) ? n : 0u;
+        var memoryMib = Environment.GetEnvironmentVariable(PoolMemoryVariable) is { Length: > 0 } m && ulong.TryParse(m, out var mib) && mib > 0 ? mib : 256ul;
+        if (slots > 0)
+        {
+            try
+            {
+                using var pooled = BaseConfig();
+                using var pool = new PoolingAllocationConfig()
+                    .WithMaxCoreInstances(slots)
+                    .WithMaxMemories(slots)
+                    .WithMaxTables(slots)
+                    .WithMaxMemorySize((nuint)(memoryMib << 20));
+                pooled.WithPoolingAllocationStrategy(pool);
+                description = $"epoch interruption, copy-on-write memory images, pooling allocator ({slots} slots of {memoryMib} MiB)";
+                return new Engine(pooled);
+            }
+            catch (WasmtimeException e)
+            {
+                ShimLog.Warn($"pooling allocator with {slots} slots unavailable, allocating on demand: {e.Message}");
+            }
+        }
+        using var config = BaseConfig();
+        description = "epoch interruption, copy-on-write memory images, on-demand allocator";
+        return new Engine(config);
+    }
+
+    private static Config BaseConfig() => new Config()
+        .WithEpochInterruption(true)
+        .WithMemoryInitCopyOnWrite(true);
+
+    private static string FirstLine(string message)
+    {
+        var lines = message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return string.Join(": ", lines.Where(l => l != "Caused by:" && !l.StartsWith("0:", StringComparison.Ordinal)));
+    }
+}

@@ -1,0 +1,39 @@
+using System.Reflection;
+using Containerd.Shim.Wasm.Shared;
+using Containerd.Shimkit;
+
+namespace Containerd.Shim.Wasmtime.Shared;
+
+/// <summary>Identity and endpoint of shared mode for Wasmtime: the daemon <c>containerd-wasmtimed</c> and the client
+/// shim <c>containerd-shim-wasmtimed-v1</c> (runtime type <c>io.containerd.wasmtimed.v1</c>).</summary>
+public static class WasmtimedShim
+{
+    /// <summary>The runtime type containerd selects the client shim by.</summary>
+    public const string RuntimeName = "io.containerd.wasmtimed.v1";
+
+    /// <summary>Where the daemon listens: <c>/run/io.containerd.wasmtimed.v1/manager.sock</c>, or
+    /// <c>$CONTAINERD_WASMTIMED_SOCKET</c>.</summary>
+    public static SharedModeEndpoint Endpoint { get; } = new(RuntimeName, "containerd-wasmtimed", "CONTAINERD_WASMTIMED_SOCKET");
+
+    /// <summary>The runtime name, version and git revision (as <see cref="WasmtimeShim.Info"/>).</summary>
+    public static ShimInfo Info
+    {
+        get
+        {
+            var version = typeof(WasmtimedShim).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()
+                ?.InformationalVersion ?? "unknown";
+            var plus = version.IndexOf('+');
+            return plus < 0
+                ? new ShimInfo(RuntimeName, version, "unknown")
+                : new ShimInfo(RuntimeName, version[..plus], version[(plus + 1)..]);
+        }
+    }
+
+    /// <summary>The daemon's whole entry point.</summary>
+    public static int RunDaemon(string[] args)
+    {
+        using var host = new SharedWasmtimeHost();
+        ShimLog.Info($"wasmtime engine: {host.Description}");
+        return SharedDaemon.Run(Info, Endpoint, host, args);
+    }
+}

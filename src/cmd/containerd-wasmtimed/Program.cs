@@ -1,0 +1,3 @@
+using Containerd.Shim.Wasmtime.Shared;
+
+return WasmtimedShim.RunDaemon(args);

@@ -1,0 +1,74 @@
+using System.Diagnostics;
+using Containerd.Testing;
+using Xunit;
+
+namespace Shim.Tests.Shared;
+
+/// <summary>
+/// The daemon's own life: a second daemon on the same socket refuses to start, containerd sees every task exit when
+/// the daemon dies, and a restarted daemon starts clean. A daemon of its own, since these tests kill it.
+/// </summary>
+[Trait("Category", "Integration")]
+public sealed class SharedModeDaemonTests(SharedModeDaemonTests.Fixture fx) : IClassFixture<SharedModeDaemonTests.Fixture>
+{
+    private const string Demo = "/wasi-demo-app.wasm";
+
+    /// <summary>A fixture of its own (its daemon gets killed).</summary>
+    public sealed class Fixture : SharedModeFixture
+    {
+    }
+
+    [Fact]
+    public async Task A_second_daemon_on_the_same_socket_refuses_to_start()
+    {
+        var result = await ProcessRunner.RunAsync(Path.Combine(fx.BinDir, "containerd-wasmtimed"), ["--socket", fx.ManagerSocket],
+            timeout: TimeSpan.FromSeconds(60));
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("already serves", result.Stderr);
+        Assert.True(fx.DaemonPid > 0);
+        Assert.Equal(0u, (await fx.StatusAsync()).Sandboxes);
+    }
+
+    [Fact]
+    public async Task Tasks_exit_when_the_daemon_dies_and_a_restarted_daemon_starts_clean()
+    {
+        var ids = new[] { SharedModeTests.NewId("orphan1"), SharedModeTests.NewId("orphan2") };
+        try
+        {
+            foreach (var id in ids)
+            {
+                await fx.Containerd.RunCtrAsync("run", "-d", "--runtime", SharedModeFixture.Runtime, SharedModeFixture.TestImageName, id, Demo, "daemon");
+            }
+            foreach (var id in ids)
+            {
+                await SharedModeTests.WaitUntilAsync(async () => (await TaskLineAsync(id)).Contains("RUNNING"), $"{id} RUNNING");
+            }
+            await fx.StopDaemonAsync(kill: true);
+
+            // containerd notices the dead connections, runs the client shim's delete and reports the tasks gone.
+            foreach (var id in ids)
+            {
+                await SharedModeTests.WaitUntilAsync(async () => !(await TaskLineAsync(id)).Contains("RUNNING"), $"{id} no longer RUNNING");
+            }
+
+            await fx.StartDaemonAsync();
+            var status = await fx.StatusAsync();
+            Assert.Equal(0u, status.Sandboxes);
+            Assert.Empty(Directory.EnumerateFileSystemEntries(fx.SandboxSocketDir));
+
+            var after = await fx.RunAsync(SharedModeFixture.TestImageName, SharedModeTests.NewId("reborn"), [Demo, "echo", "again"]);
+            Assert.Equal("again\n", after.Stdout);
+        }
+        finally
+        {
+            foreach (var id in ids)
+            {
+                await fx.Containerd.CtrAsync("task", "delete", "--force", id);
+                await fx.Containerd.CtrAsync("container", "delete", id);
+            }
+        }
+    }
+
+    private async Task<string> TaskLineAsync(string id) =>
+        (await fx.Containerd.RunCtrAsync("task", "ls")).Split('\n').FirstOrDefault(l => l.StartsWith(id + " ", StringComparison.Ordinal)) ?? "";
+}

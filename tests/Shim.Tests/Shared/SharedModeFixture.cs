@@ -1,0 +1,223 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
+using Containerd.Testing;
+using ImageBuilder;
+using Runwasi.Services.Sandbox.V1;
+using Ttrpc;
+using Xunit;
+
+namespace Shim.Tests.Shared;
+
+/// <summary>
+/// Shared mode end to end: a private containerd whose PATH has the installed client shim, and a
+/// <c>containerd-wasmtimed</c> daemon of this fixture on a socket of its own (containerd's environment names it, so
+/// the client shim containerd starts finds it). The daemon is killed and its folder removed at teardown.
+/// </summary>
+public class SharedModeFixture : IAsyncLifetime
+{
+    /// <summary>The runtime type of shared mode.</summary>
+    public const string Runtime = "io.containerd.wasmtimed.v1";
+
+    /// <summary>The image with the demo module and the test modules.</summary>
+    public const string TestImageName = "localhost/runwasi-dotnet/shared-mode-tests:latest";
+
+    /// <summary>A guest that spins in wasm code forever.</summary>
+    public const string Spin = """(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))""";
+
+    private Process? _daemon;
+    private StreamWriter? _daemonLog;
+
+    /// <summary>The folder holding the daemon's socket, lock, sandbox sockets and log.</summary>
+    public string DaemonDir { get; } = Directory.CreateTempSubdirectory("wtd-").FullName;
+
+    /// <summary>The manager socket.</summary>
+    public string ManagerSocket => Path.Combine(DaemonDir, "manager.sock");
+
+    /// <summary>The daemon's stderr.</summary>
+    public string DaemonLogPath => Path.Combine(DaemonDir, "daemon.log");
+
+    /// <summary>Where the daemon puts sandbox sockets.</summary>
+    public string SandboxSocketDir => Path.Combine(DaemonDir, "sandboxes");
+
+    /// <summary>The running containerd.</summary>
+    public ContainerdFixture Containerd { get; private set; } = null!;
+
+    /// <summary>Where the installed binaries are.</summary>
+    public string BinDir { get; private set; } = "";
+
+    /// <summary>The daemon's pid (0 when it is not running).</summary>
+    public int DaemonPid => _daemon is { HasExited: false } p ? p.Id : 0;
+
+    /// <inheritdoc/>
+    public async Task InitializeAsync()
+    {
+        BinDir = await ShimBinary.DirAsync();
+        Containerd = await ContainerdFixture.StartAsync(new ContainerdOptions
+        {
+            ShimBinDir = BinDir,
+            Environment = new Dictionary<string, string> { ["CONTAINERD_WASMTIMED_SOCKET"] = ManagerSocket },
+        });
+        await StartDaemonAsync();
+        var demo = await TestImages.BuildDemoAsync();
+        await Containerd.ImportAsync(demo.TarPath);
+        var wasm = await TestImages.EnsureDemoWasmAsync();
+        await Containerd.ImportAsync(TestImages.Build("shared-mode-tests", TestImage(wasm)).TarPath);
+    }
+
+    /// <inheritdoc/>
+    public async Task DisposeAsync()
+    {
+        if (Containerd is not null)
+        {
+            await Containerd.DisposeAsync();
+        }
+        await StopDaemonAsync(kill: true);
+        Directory.Delete(DaemonDir, recursive: true);
+    }
+
+    /// <summary>Starts the daemon (again) and waits until its socket answers.</summary>
+    public async Task StartDaemonAsync()
+    {
+        var psi = new ProcessStartInfo(Path.Combine(BinDir, "containerd-wasmtimed"))
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add("--socket");
+        psi.ArgumentList.Add(ManagerSocket);
+        psi.ArgumentList.Add("--debug");
+        _daemonLog ??= new StreamWriter(DaemonLogPath, append: true) { AutoFlush = true };
+        var daemon = Process.Start(psi)!;
+        var log = _daemonLog;
+        daemon.ErrorDataReceived += (_, e) => { if (e.Data is { } l) { lock (log) { log.WriteLine(l); } } };
+        daemon.OutputDataReceived += (_, e) => { if (e.Data is { } l) { lock (log) { log.WriteLine(l); } } };
+        daemon.BeginErrorReadLine();
+        daemon.BeginOutputReadLine();
+        _daemon = daemon;
+        var watch = Stopwatch.StartNew();
+        while (!Answers(ManagerSocket))
+        {
+            if (daemon.HasExited || watch.Elapsed > TimeSpan.FromSeconds(60))
+            {
+                throw new InvalidOperationException($"containerd-wasmtimed did not come up:\n{File.ReadAllText(DaemonLogPath)}");
+            }
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>Stops the daemon: SIGKILL when <paramref name="kill"/>, else SIGTERM (then SIGKILL after 20 s).</summary>
+    public async Task StopDaemonAsync(bool kill)
+    {
+        if (_daemon is not { } daemon)
+        {
+            return;
+        }
+        if (!daemon.HasExited)
+        {
+            if (kill)
+            {
+                daemon.Kill();
+            }
+            else
+            {
+                PosixSignal.Send(daemon.Id, 15);
+            }
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            try
+            {
+                await daemon.WaitForExitAsync(cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                daemon.Kill();
+                await daemon.WaitForExitAsync();
+            }
+        }
+        daemon.Dispose();
+        _daemon = null;
+    }
+
+    /// <summary>What the daemon holds now.</summary>
+    public async Task<StatusResponse> StatusAsync()
+    {
+        await using var channel = new TtrpcChannel(ManagerSocket);
+        var client = new Manager.ManagerClient(channel.CreateCallInvoker());
+        return await client.StatusAsync(new StatusRequest(), deadline: DateTime.UtcNow.AddSeconds(10));
+    }
+
+    /// <summary>The daemon's log so far, for failure messages.</summary>
+    public string DaemonLog()
+    {
+        try
+        {
+            using var stream = new FileStream(DaemonLogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            var text = new StreamReader(stream).ReadToEnd();
+            return text.Length > 8000 ? text[^8000..] : text;
+        }
+        catch (IOException e)
+        {
+            return e.Message;
+        }
+    }
+
+    /// <summary><c>ctr run --rm --runtime io.containerd.wasmtimed.v1 [options] image id args...</c>.</summary>
+    public Task<ProcessResult> RunAsync(string image, string id, IEnumerable<string> args, IEnumerable<string>? options = null,
+        TimeSpan? timeout = null, CancellationToken ct = default) =>
+        Containerd.CtrAsync(
+            new[] { "run", "--rm", "--runtime", Runtime }.Concat(options ?? []).Concat([image, id]).Concat(args),
+            timeout ?? TimeSpan.FromSeconds(90), ct);
+
+    private static bool Answers(string socket)
+    {
+        if (!File.Exists(socket))
+        {
+            return false;
+        }
+        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            probe.Connect(new UnixDomainSocketEndPoint(socket));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    private static ImageDefinition TestImage(string demoWasm) => new()
+    {
+        Name = TestImageName,
+        Platform = Platform.LinuxAmd64,
+        Config = new ImageConfig { Entrypoint = ["/wasi-demo-app.wasm"], Env = ["PATH=/bin"] },
+        Layers =
+        [
+            new FilesystemLayer(
+            [
+                LayerEntry.File("wasi-demo-app.wasm", demoWasm, Modes.Executable),
+                LayerEntry.Bytes("trap.wat", Encoding.UTF8.GetBytes(TestModules.Trap)),
+                LayerEntry.Bytes("env.wat", Encoding.UTF8.GetBytes(TestModules.PrintEnv)),
+                LayerEntry.Bytes("spin.wat", Encoding.UTF8.GetBytes(Spin)),
+                LayerEntry.Bytes("readme.txt", "not a module\n"u8.ToArray()),
+            ]),
+        ],
+    };
+}
+
+/// <summary>The shared-mode tests that share one daemon.</summary>
+[CollectionDefinition(Name)]
+public sealed class SharedModeCollection : ICollectionFixture<SharedModeFixture>
+{
+    /// <summary>The collection's name.</summary>
+    public const string Name = "shared mode";
+}
+
+internal static class PosixSignal
+{
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+
+    public static void Send(int pid, int signal) => Kill(pid, signal);
+}

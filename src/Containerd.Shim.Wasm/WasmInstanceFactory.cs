@@ -82,14 +82,25 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
             using var cancel = ct.Register(() => KillQuietly(child));
             failure = await Task.Run(() => ControlChannel.ReadReport(control.Read), CancellationToken.None).ConfigureAwait(false);
         }
-        catch (ShimException)
+        catch (ShimException joinFailure)
         {
             // Joining the cgroup failed: the child must not run outside it.
             KillQuietly(child);
             await child.Exited.ConfigureAwait(false);
             start.Dispose();
             cgroup?.Dispose();
-            throw;
+            // A child that failed fast (its native setup, a bad entrypoint) can be gone before the join, which then
+            // fails with ESRCH; its own report on the control pipe is the real reason.
+            ShimException? report = null;
+            try
+            {
+                report = ControlChannel.ReadReport(control.Read);
+            }
+            catch (EndOfStreamException)
+            {
+                // The child said nothing: the join's own error stands.
+            }
+            throw report ?? joinFailure;
         }
         catch (EndOfStreamException)
         {

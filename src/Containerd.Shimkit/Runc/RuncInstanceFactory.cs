@@ -98,8 +98,8 @@ public sealed class RuncInstanceFactory : IInstanceFactory, IOrphanCleanup
         }
         try
         {
-            // runc made every directory already; no resources are passed, so nothing is written.
-            return Cgroup.Create(CgroupHierarchy.Host, CgroupPath.Resolve(linux.CgroupsPath, config.Namespace, config.Id), null);
+            // runc made it and owns it: opened as it is, nothing created or written.
+            return Cgroup.Open(CgroupHierarchy.Host, CgroupPath.Resolve(linux.CgroupsPath, config.Namespace, config.Id));
         }
         catch (ShimException e)
         {

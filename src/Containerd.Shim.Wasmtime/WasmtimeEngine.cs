@@ -59,7 +59,18 @@ public sealed class WasmtimeEngine : IEngine, IDisposable
         var entrypoint = ctx.Entrypoint;
         try
         {
-            var instance = linker.Instantiate(store, _module!);
+            Instance instance;
+            try
+            {
+                instance = linker.Instantiate(store, _module!);
+            }
+            catch (WasmtimeException e) when (e.ExitCode is null && ctx.MemoryLimit is { } limit)
+            {
+                // Most likely the module's initial memory does not fit the cap; say which limit it met.
+                Console.Error.WriteLine($"{Name}: {entrypoint.Name}: cannot instantiate under the container's memory limit of " +
+                    $"{limit} bytes (linear memory may use {ctx.GuestMemoryBudget()} of them): {FirstLine(e.Message)}");
+                return ExitCodes.Trap;
+            }
             var run = instance.GetAction(entrypoint.Function)
                 ?? throw new EntrypointException(EntrypointError.NoSuchFunction, entrypoint.Name,
                     $"\"{entrypoint.Function}\" is not a function without parameters and results");

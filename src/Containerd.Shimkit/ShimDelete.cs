@@ -40,6 +40,7 @@ internal static class ShimDelete
         {
             ShimLog.Warn($"delete {flags.Id}: {e.Message}");
         }
+        RemoveCgroup(flags, bundle, pid);
         var response = new DeleteResponse
         {
             Pid = (uint)pid,
@@ -50,5 +51,24 @@ internal static class ShimDelete
         response.WriteTo(stdout);
         stdout.Flush();
         return 0;
+    }
+
+    // The cgroup the dead shim made for the task (see Cgroups.Cgroup), once the killed process has left it.
+    private static void RemoveCgroup(ShimFlags flags, string bundle, int pid)
+    {
+        try
+        {
+            var spec = Oci.Spec.Load(Path.Combine(bundle, "config.json"));
+            if (spec.Linux is null)
+            {
+                return;
+            }
+            var path = Cgroups.CgroupPath.Resolve(spec.Linux.CgroupsPath, flags.Namespace, flags.Id);
+            Cgroups.Cgroup.Open(Cgroups.CgroupHierarchy.Host, path).Delete(TimeSpan.FromSeconds(5));
+        }
+        catch (Exception e) when (e is ShimException or IOException or UnauthorizedAccessException)
+        {
+            ShimLog.Warn($"delete {flags.Id}: removing the cgroup of process {pid}: {e.Message}");
+        }
     }
 }

@@ -28,7 +28,7 @@ public sealed class CgroupTests(WasmShimFixture fx, ITestOutputHelper output)
         (module
           (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
           (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
-          (memory 1)
+          (memory (export "memory") 1)
           (data (i32.const 64) "grow: memory.grow refused more memory\n")
           (func (export "_start")
             (local $old i32) (local $addr i32) (local $end i32)
@@ -49,6 +49,9 @@ public sealed class CgroupTests(WasmShimFixture fx, ITestOutputHelper output)
             (call $exit (i32.const 3))))
         """;
 
+    /// <summary>Asks for 125 MiB of linear memory up front.</summary>
+    private const string BigInitialMemory = """(module (memory (export "memory") 2000) (func (export "_start")))""";
+
     private static readonly SemaphoreSlim ImageGate = new(1, 1);
     private static ContainerdFixture? _imported;
 
@@ -62,6 +65,16 @@ public sealed class CgroupTests(WasmShimFixture fx, ITestOutputHelper output)
         output.WriteLine(result.ToString());
         Assert.Equal(3, result.ExitCode);
         Assert.Contains("memory.grow refused more memory", result.Stderr);
+    }
+
+    [Fact]
+    public async Task Module_whose_initial_memory_exceeds_the_limit_fails_with_the_limit_named()
+    {
+        await EnsureImageAsync();
+        var result = await fx.RunAsync(ImageName, WasmShimFixture.NewId("big"), ["/big.wat"], ["--memory-limit", (64 << 20).ToString()]);
+        output.WriteLine(result.ToString());
+        Assert.Equal(134, result.ExitCode);
+        Assert.Contains($"memory limit of {64 << 20} bytes", result.Stderr);
     }
 
     [Fact]
@@ -168,6 +181,41 @@ public sealed class CgroupTests(WasmShimFixture fx, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Kernel_oom_kill_is_published_as_tasks_oom()
+    {
+        // The engine caps linear memory under the spec's 512 MiB; lowering the cgroup to 32 MiB before Start lets the
+        // kernel's OOM killer act first, as it would for memory the engine does not account.
+        await EnsureImageAsync();
+        var id = WasmShimFixture.NewId("oom");
+        await fx.Containerd.RunCtrAsync("container", "create", "--runtime", WasmShimFixture.Runtime,
+            "--memory-limit", (512 << 20).ToString(), ImageName, id, "/grow.wat");
+        using var client = new ContainerdClient(fx.Containerd.Address, fx.Containerd.Namespace);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try
+        {
+            await using var events = await EventSubscription.StartAsync(client, [EventFilters.Topic("/tasks/oom")], cts.Token);
+            var mounts = await client.Snapshots.MountsAsync(new Containerd.Services.Snapshots.V1.MountsRequest { Snapshotter = "overlayfs", Key = id });
+            await client.Tasks.CreateAsync(new CreateTaskRequest { ContainerId = id, Rootfs = { mounts.Mounts } });
+            await client.Tasks.UpdateAsync(new UpdateTaskRequest
+            {
+                ContainerId = id,
+                Resources = RuntimeSpecAny.LinuxResources("""{"memory":{"limit":33554432}}"""),
+            });
+            var waiting = client.Tasks.WaitAsync(new WaitRequest { ContainerId = id }, cancellationToken: cts.Token);
+            await client.Tasks.StartAsync(new StartRequest { ContainerId = id });
+            var oom = await events.WaitForAsync(e => e.Topic == "/tasks/oom", cts.Token);
+            Assert.True(oom.TryUnpack<Containerd.Events.TaskOOM>(out var message));
+            Assert.Equal(id, message.ContainerId);
+            var exit = await waiting;
+            Assert.Equal(137u, exit.ExitStatus);
+        }
+        finally
+        {
+            await KillAndDeleteAsync(id);
+        }
+    }
+
+    [Fact]
     public async Task Systemd_form_cgroups_path_fails_create_with_a_clear_error()
     {
         var id = WasmShimFixture.NewId("systemd");
@@ -223,7 +271,14 @@ public sealed class CgroupTests(WasmShimFixture fx, ITestOutputHelper output)
                     Name = ImageName,
                     Platform = Platform.LinuxAmd64,
                     Config = new ImageConfig { Entrypoint = ["/grow.wat"] },
-                    Layers = [new FilesystemLayer([LayerEntry.Bytes("grow.wat", Encoding.UTF8.GetBytes(GrowUntilRefused))])],
+                    Layers =
+                    [
+                        new FilesystemLayer(
+                        [
+                            LayerEntry.Bytes("grow.wat", Encoding.UTF8.GetBytes(GrowUntilRefused)),
+                            LayerEntry.Bytes("big.wat", Encoding.UTF8.GetBytes(BigInitialMemory)),
+                        ]),
+                    ],
                 });
                 await fx.Containerd.ImportAsync(image.TarPath);
                 _imported = fx.Containerd;

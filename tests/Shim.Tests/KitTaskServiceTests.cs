@@ -236,8 +236,9 @@ public class KitTaskServiceTests
         Assert.Contains("not supported yet", e.Message);
         await Fails(() => svc.Pause(new PauseRequest { Id = "x" }, null!), StatusCode.Unimplemented);
         await Fails(() => svc.Resume(new ResumeRequest { Id = "x" }, null!), StatusCode.Unimplemented);
-        await Fails(() => svc.Update(new UpdateTaskRequest { Id = "x" }, null!), StatusCode.Unimplemented);
-        await Fails(() => svc.Stats(new StatsRequest { Id = "x" }, null!), StatusCode.Unimplemented);
+        // Update and Stats are implemented by instances with IInstanceResources (KitTaskServiceResourcesTests).
+        await Fails(() => svc.Update(new UpdateTaskRequest { Id = "x" }, null!), StatusCode.NotFound);
+        await Fails(() => svc.Stats(new StatsRequest { Id = "x" }, null!), StatusCode.NotFound);
         await Fails(() => svc.CloseIO(new CloseIORequest { Id = "x" }, null!), StatusCode.Unimplemented);
         await Fails(() => svc.ResizePty(new ResizePtyRequest { Id = "x" }, null!), StatusCode.Unimplemented);
         await Fails(() => svc.Checkpoint(new CheckpointTaskRequest { Id = "x" }, null!), StatusCode.Unimplemented);

@@ -39,9 +39,7 @@ public abstract class Cgroup
     /// <exception cref="ShimException">Naming the file or directory and the reason.</exception>
     public static Cgroup Create(CgroupHierarchy hierarchy, string path, LinuxResources? resources)
     {
-        Cgroup cgroup = hierarchy.Version == CgroupVersion.V2
-            ? new CgroupV2(hierarchy.UnifiedRoot!, CgroupPath.Absolute(path, null))
-            : new CgroupV1(hierarchy.Controllers, path);
+        var cgroup = Open(hierarchy, path);
         var created = cgroup.MakeDirectories();
         try
         {
@@ -60,6 +58,12 @@ public abstract class Cgroup
             throw;
         }
     }
+
+    /// <summary>The cgroup at <paramref name="path"/> as it is, without creating or changing anything (to measure or
+    /// remove a cgroup another process made).</summary>
+    public static Cgroup Open(CgroupHierarchy hierarchy, string path) => hierarchy.Version == CgroupVersion.V2
+        ? new CgroupV2(hierarchy.UnifiedRoot!, CgroupPath.Absolute(path, null))
+        : new CgroupV1(hierarchy.Controllers, path);
 
     /// <summary>Moves process <paramref name="pid"/> (all its threads) into the cgroup.</summary>
     public void AddProcess(int pid)

@@ -57,7 +57,7 @@ dotnet-build:
 shims: $(OUT)/bin/containerd-shim-wasmtime-v1 $(addprefix $(OUT)/bin/,$(SHARED_BINS))
 
 # The shim's sources, not what builds generate under bin/ and obj/ (that would republish on every build).
-SHIM_SOURCES := $(shell find src Directory.Build.props Directory.Packages.props \( -name bin -o -name obj \) -prune -o \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' -o -name '*.proto' -o -name '*.c' \) -print 2>/dev/null)
+SHIM_SOURCES := $(shell find src Directory.Build.props Directory.Packages.props \( -name bin -o -name obj \) -prune -o \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' -o -name '*.proto' -o -name '*.c' -o -name '*.targets' \) -print 2>/dev/null)
 
 $(OUT)/bin/containerd-shim-wasmtime-v1: $(SHIM_SOURCES)
 	$(DOTNET) publish src/cmd/containerd-shim-wasmtime-v1 $(DOTNET_FLAGS) -r linux-x64 -o $(OUT)/publish/containerd-shim-wasmtime-v1 \

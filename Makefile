@@ -25,8 +25,10 @@ TEST_IMAGE := $(OUT)/images/wasi-demo-app.tar
 DOTNET_FLAGS := -c $(CONFIGURATION) --nologo -v:q -clp:NoSummary
 
 .PHONY: build deps containerd wasm dotnet-build shims test test-unit test-full test-smoke test-newcomer test-image load install uninstall demo clean bench
-# The install layout the integration tests run: exactly what `make install PREFIX=…` gives a user.
-TEST_PREFIX := $(OUT)/test-prefix
+# The install layout the integration tests run: exactly what `make install PREFIX=…` gives a user. It lives in a
+# world-searchable folder, as /usr/local/bin is: a container running as a non-root user loads libwasmtime from
+# there after the switch, and a clone under a private folder (mktemp -d is 0700) would refuse it.
+TEST_PREFIX ?= /tmp/runwasi-dotnet-prefix-$(shell printf %s '$(OUT)' | sha256sum | cut -c1-12)
 
 deps:
 	bash hack/deps.sh

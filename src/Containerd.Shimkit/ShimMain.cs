@@ -12,27 +12,10 @@ public static class ShimMain
         ArgumentNullException.ThrowIfNull(info);
         ArgumentNullException.ThrowIfNull(factory);
         ArgumentNullException.ThrowIfNull(args);
-        ShimFlags flags;
-        try
+        if (Prelude(info, args, out var flags) is { } exit)
         {
-            flags = ShimFlags.Parse(args);
+            return exit;
         }
-        catch (ArgumentException e)
-        {
-            Console.Error.WriteLine(e.Message);
-            return 2;
-        }
-        if (flags.Version)
-        {
-            Console.Out.Write(VersionText(info));
-            return 0;
-        }
-        if (flags.Info)
-        {
-            Console.Out.Write(InfoText(info));
-            return 0;
-        }
-        ShimLog.Configure(Console.Error, flags.Debug);
         try
         {
             return flags.Action switch
@@ -60,27 +43,10 @@ public static class ShimMain
         ArgumentNullException.ThrowIfNull(info);
         ArgumentNullException.ThrowIfNull(actions);
         ArgumentNullException.ThrowIfNull(args);
-        ShimFlags flags;
-        try
+        if (Prelude(info, args, out var flags) is { } exit)
         {
-            flags = ShimFlags.Parse(args);
+            return exit;
         }
-        catch (ArgumentException e)
-        {
-            Console.Error.WriteLine(e.Message);
-            return 2;
-        }
-        if (flags.Version)
-        {
-            Console.Out.Write(VersionText(info));
-            return 0;
-        }
-        if (flags.Info)
-        {
-            Console.Out.Write(InfoText(info));
-            return 0;
-        }
-        ShimLog.Configure(Console.Error, flags.Debug);
         var bundle = flags.Bundle.Length > 0 ? flags.Bundle : Directory.GetCurrentDirectory();
         var invocation = new ShimInvocation(flags.Namespace, flags.Address,
             Environment.GetEnvironmentVariable("TTRPC_ADDRESS") is { Length: > 0 } ttrpc ? ttrpc : flags.Address + ".ttrpc",
@@ -121,6 +87,34 @@ public static class ShimMain
             ShimLog.Error($"{(flags.Action.Length == 0 ? "serve" : flags.Action)} failed", e);
             return 1;
         }
+    }
+
+    /// <summary>What every shim binary does first: parses the flags, answers <c>-v</c> and <c>-info</c> and sets up
+    /// logging. Returns the exit code when the invocation is already answered, null when an action must run.</summary>
+    private static int? Prelude(ShimInfo info, string[] args, out ShimFlags flags)
+    {
+        try
+        {
+            flags = ShimFlags.Parse(args);
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            flags = null!;
+            return 2;
+        }
+        if (flags.Version)
+        {
+            Console.Out.Write(VersionText(info));
+            return 0;
+        }
+        if (flags.Info)
+        {
+            Console.Out.Write(InfoText(info));
+            return 0;
+        }
+        ShimLog.Configure(Console.Error, flags.Debug);
+        return null;
     }
 
     /// <summary>The <c>-v</c> text, as containerd's shims print it.</summary>

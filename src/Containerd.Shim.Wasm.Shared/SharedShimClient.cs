@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using DeleteResponse = Containerd.Runtime.TaskV2.DeleteResponse;
 using Containerd.Shimkit;
 using Containerd.Shimkit.Mounts;
@@ -24,7 +23,7 @@ public sealed class SharedShimClient(SharedModeEndpoint endpoint) : IShimActions
     {
         ArgumentNullException.ThrowIfNull(invocation);
         var socket = endpoint.Socket;
-        if (!IsServing(socket))
+        if (!SocketAddress.IsServing(socket))
         {
             throw new ShimException(StatusCode.Unavailable,
                 $"{endpoint.RuntimeName}: the {endpoint.DaemonName} daemon is not running (nothing serves {socket}): " +
@@ -49,7 +48,7 @@ public sealed class SharedShimClient(SharedModeEndpoint endpoint) : IShimActions
     {
         ArgumentNullException.ThrowIfNull(invocation);
         var socket = endpoint.Socket;
-        if (invocation.GroupingId == invocation.Id && IsServing(socket))
+        if (invocation.GroupingId == invocation.Id && SocketAddress.IsServing(socket))
         {
             // A live daemon still holding the sandbox (containerd gave up on it): shut it down, not just forget it.
             try
@@ -104,24 +103,6 @@ public sealed class SharedShimClient(SharedModeEndpoint endpoint) : IShimActions
         finally
         {
             channel.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        }
-    }
-
-    private static bool IsServing(string path)
-    {
-        if (!File.Exists(path))
-        {
-            return false;
-        }
-        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            probe.Connect(new UnixDomainSocketEndPoint(path));
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
         }
     }
 }

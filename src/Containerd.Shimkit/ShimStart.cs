@@ -20,7 +20,7 @@ internal static class ShimStart
 
         for (var attempt = 0; ; attempt++)
         {
-            if (IsServing(path))
+            if (SocketAddress.IsServing(path))
             {
                 ShimLog.Debug($"reusing the shim at {address}");
                 return Finish(bundle, address);
@@ -104,24 +104,6 @@ internal static class ShimStart
             ShimLog.Debug($"no grouping annotation: {e.Message}");
         }
         return id;
-    }
-
-    internal static bool IsServing(string path)
-    {
-        if (!File.Exists(path))
-        {
-            return false;
-        }
-        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            probe.Connect(new UnixDomainSocketEndPoint(path));
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
     }
 
     private static int Finish(string bundle, string address)

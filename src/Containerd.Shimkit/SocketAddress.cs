@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using System.Text;
 
 namespace Containerd.Shimkit;
@@ -28,4 +29,24 @@ public static class SocketAddress
     /// <summary>The filesystem path of a <c>unix://</c> address (unchanged when it has no scheme).</summary>
     public static string ToPath(string address) =>
         address.StartsWith("unix://", StringComparison.Ordinal) ? address["unix://".Length..] : address;
+
+    /// <summary>Whether something accepts connections on the unix socket at <paramref name="path"/> (a socket file
+    /// left by a dead process does not).</summary>
+    public static bool IsServing(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return false;
+        }
+        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            probe.Connect(new UnixDomainSocketEndPoint(path));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
 }

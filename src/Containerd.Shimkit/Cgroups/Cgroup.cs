@@ -167,6 +167,21 @@ public abstract class Cgroup
         }
     }
 
+    /// <summary>Undoes a failed creation: removes the directories made so far, deepest first, as far as possible.</summary>
+    private protected static void RemoveCreated(List<string> created)
+    {
+        foreach (var dir in Enumerable.Reverse(created))
+        {
+            try
+            {
+                Directory.Delete(dir);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
     private protected static void Write(string dir, string file, string value)
     {
         var path = System.IO.Path.Combine(dir, file);

@@ -250,16 +250,7 @@ public sealed class CgroupV1 : Cgroup
         }
         catch
         {
-            foreach (var dir in Enumerable.Reverse(created))
-            {
-                try
-                {
-                    Directory.Delete(dir);
-                }
-                catch (IOException)
-                {
-                }
-            }
+            RemoveCreated(created);
             throw;
         }
         return created;

@@ -227,16 +227,7 @@ public sealed class CgroupV2 : Cgroup
         }
         catch
         {
-            foreach (var dir in Enumerable.Reverse(created))
-            {
-                try
-                {
-                    Directory.Delete(dir);
-                }
-                catch (IOException)
-                {
-                }
-            }
+            RemoveCreated(created);
             throw;
         }
         return created;

@@ -113,9 +113,18 @@ public static class ShimMain
             Console.Out.Write(InfoText(info));
             return 0;
         }
-        ShimLog.Configure(Console.Error, flags.Debug);
+        ShimLog.Configure(flags.Action == "start" ? StartLog(flags) : Console.Error, flags.Debug);
         return null;
     }
+
+    /// <summary>
+    /// Where <c>start</c> logs. containerd reads everything <c>start</c> writes to stdout and stderr as the shim's
+    /// address (Go's CombinedOutput), so a log line there breaks the start (seen with containerd 2.x at debug
+    /// level: "unsupported protocol: time=…"). Its lines go to the bundle's log FIFO, which containerd opens before
+    /// running <c>start</c>, or nowhere. A failing <c>start</c> still prints its error on stderr (see Run).
+    /// </summary>
+    private static TextWriter StartLog(ShimFlags flags) =>
+        ShimServer.OpenLog(flags.Bundle.Length > 0 ? flags.Bundle : Directory.GetCurrentDirectory()) ?? TextWriter.Null;
 
     /// <summary>The <c>-v</c> text, as containerd's shims print it.</summary>
     internal static string VersionText(ShimInfo info) =>

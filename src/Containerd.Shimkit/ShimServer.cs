@@ -113,7 +113,7 @@ internal static class ShimServer
     /// Opens the bundle's <c>log</c> FIFO, which containerd reads. Write-only and non-blocking: a full pipe or a
     /// containerd that stopped reading drops log lines instead of stalling the shim.
     /// </summary>
-    private static StreamWriter? OpenLog(string bundle)
+    internal static StreamWriter? OpenLog(string bundle)
     {
         var path = Path.Combine(bundle, "log");
         if (!File.Exists(path))

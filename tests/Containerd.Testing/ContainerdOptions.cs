@@ -50,7 +50,7 @@ public sealed record ContainerdOptions
     public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
 
     /// <summary>containerd's log level.</summary>
-    public string LogLevel { get; init; } = "info";
+    public string LogLevel { get; init; } = System.Environment.GetEnvironmentVariable("CONTAINERD_LOG_LEVEL") is { Length: > 0 } l ? l : "info";
 
     /// <summary>How long to wait for the socket to answer before giving up.</summary>
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);

@@ -31,7 +31,7 @@ public sealed class RuncPodTests
             "echo listening; while true; do echo hello-from-sidecar | nc -l -p 8080; done");
         Assert.Equal("hello-from-sidecar", await ReadLineFromAsync(ip, 8080, TimeSpan.FromSeconds(20)));
 
-        await node.Cri.Runtime.StopContainerAsync(new StopContainerRequest { ContainerId = server, Timeout = 1 }, deadline: CriClient.Deadline());
+        await node.StopContainerAsync(server, graceSeconds: 1);
         var stopped = await node.Cri.WaitForExitAsync(server, TimeSpan.FromSeconds(30));
         // Ended by the stop signal or, at the end of the grace period, by SIGKILL: either way by a signal.
         Assert.Contains(stopped.ExitCode, new[] { 128 + 15, 128 + 9 });

@@ -71,7 +71,7 @@ public sealed class WasmPodTests
         await WaitForLogLineAsync(pod.LogPath("daemon"), TimeSpan.FromSeconds(30));
         const int grace = 10;
         var clock = Stopwatch.StartNew();
-        await node.Cri.Runtime.StopContainerAsync(new StopContainerRequest { ContainerId = daemon, Timeout = grace }, deadline: CriClient.Deadline());
+        await node.StopContainerAsync(daemon, grace);
         clock.Stop();
         var stopped = await node.Cri.WaitForExitAsync(daemon, TimeSpan.FromSeconds(5));
         Assert.Equal(128 + 15, stopped.ExitCode);

@@ -208,6 +208,34 @@ public sealed class LinuxContainerTests(LinuxContainerFixture fx)
     }
 
     [Fact]
+    public async Task Processes_left_by_the_init_in_a_shared_pid_namespace_die_with_it()
+    {
+        // A container that joins a pid namespace (a pod's, or here the host's) keeps its other processes when its
+        // init dies, and they hold its stdout: containerd would wait for EOF on that FIFO forever. The shim kills
+        // them with the init, as containerd's runc shim does.
+        var id = WasmShimFixture.NewId("bb-sharedpid");
+        try
+        {
+            var run = RunAsync(Busybox, id, ["sh", "-c", "sleep 1000 & sleep 1000 & wait"], ["--with-ns", $"pid:/proc/{Environment.ProcessId}/ns/pid"]);
+            var started = WaitForPidAsync(id);
+            if (await Task.WhenAny(started, run) == run)
+            {
+                Assert.Fail($"ctr run ended before the task ran: {await run}");
+            }
+            var pid = await started;
+            await WaitUntilAsync(() => Task.FromResult(ChildrenOf(pid).Count == 2), "the two sleeps");
+            var children = ChildrenOf(pid);
+            await Ctrd.RunCtrAsync("task", "kill", "-s", "SIGKILL", id);
+            Assert.Equal(137, (await run.WaitAsync(TimeSpan.FromSeconds(60))).ExitCode);
+            Assert.All(children, c => Assert.False(Directory.Exists($"/proc/{c}/fd"), $"process {c} still exists"));
+        }
+        finally
+        {
+            await CleanUpAsync(id);
+        }
+    }
+
+    [Fact]
     [Trait("Tier", "Smoke")]
     public async Task Wasm_and_busybox_containers_run_side_by_side()
     {

@@ -43,19 +43,10 @@ public sealed class RuncCli
     /// </summary>
     public async Task<int> CreateAsync(string id, string bundle, string pidFile, SafeHandle? stdin, SafeHandle? stdout, SafeHandle? stderr)
     {
-        var files = new Dictionary<int, SafeHandle>();
-        if (stdin is not null)
-        {
-            files[0] = stdin;
-        }
-        if (stdout is not null)
-        {
-            files[1] = stdout;
-        }
-        if (stderr is not null)
-        {
-            files[2] = stderr;
-        }
+        // A stream containerd did not ask for is /dev/null, as with containerd's runc shim: otherwise the container
+        // would inherit what runc itself has there (its stderr is the runc log file).
+        using var devNull = File.OpenHandle("/dev/null", FileMode.Open, FileAccess.ReadWrite);
+        var files = new Dictionary<int, SafeHandle> { [0] = stdin ?? devNull, [1] = stdout ?? devNull, [2] = stderr ?? devNull };
         await RunAsync("create", ["create", "--bundle", bundle, "--pid-file", pidFile, id], files, bundle).ConfigureAwait(false);
         string text;
         try

@@ -25,15 +25,17 @@ public sealed class RuncInstance : IInstance, IInstanceResources
     private readonly ChildProcess _init;
     private readonly Cgroup? _cgroup;
     private readonly CgroupOomWatcher? _oomWatcher;
+    private readonly Task<ExitStatus> _exit;
     private int _deleted;
 
-    internal RuncInstance(string id, string bundle, RuncCli runc, ChildProcess init, Cgroup? cgroup)
+    internal RuncInstance(string id, string bundle, RuncCli runc, ChildProcess init, Cgroup? cgroup, bool killAllOnExit)
     {
         _id = id;
         _bundle = bundle;
         _runc = runc;
         _init = init;
         _cgroup = cgroup;
+        _exit = CollectExitAsync(killAllOnExit);
         if (cgroup is not null)
         {
             _oomWatcher = new CgroupOomWatcher(cgroup, OomPollInterval);
@@ -92,14 +94,40 @@ public sealed class RuncInstance : IInstance, IInstanceResources
     }
 
     /// <inheritdoc/>
-    public async Task<ExitStatus> WaitAsync(CancellationToken ct)
+    public Task<ExitStatus> WaitAsync(CancellationToken ct) => _exit.WaitAsync(ct);
+
+    /// <summary>
+    /// The task's exit: the init process's, once nothing of the container can still write to its stdio.
+    /// </summary>
+    /// <remarks>
+    /// A container in its own pid namespace loses every process with its init. One that shares a pid namespace (a
+    /// pod's, with Kubernetes' default <c>shareProcessNamespace</c>-less pods sharing the sandbox's, or the host's)
+    /// keeps its other processes, which hold its stdout and stderr: containerd then waits for EOF on those FIFOs
+    /// before it deletes the task, forever. As containerd's runc shim does, they are killed with the init.
+    /// </remarks>
+    private async Task<ExitStatus> CollectExitAsync(bool killAllOnExit)
     {
-        // The init process wrote straight into containerd's FIFOs; once it is gone every byte is in them.
-        var status = await _init.Exited.WaitAsync(ct).ConfigureAwait(false);
+        var status = await _init.Exited.ConfigureAwait(false);
+        if (killAllOnExit)
+        {
+            try
+            {
+                await _runc.KillAsync(_id, Libc.SIGKILL, all: true).ConfigureAwait(false);
+            }
+            catch (ShimException e)
+            {
+                ShimLog.Warn($"container {_id}: killing the processes its init left behind: {e.Message}");
+            }
+        }
         // An OOM kill that ended the container is reported before its exit.
         _oomWatcher?.Check();
         return status;
     }
+
+    /// <summary>Whether a container of <paramref name="spec"/> outlives its init unless killed: it joins or shares a
+    /// pid namespace instead of creating its own.</summary>
+    internal static bool SharesPidNamespace(Oci.Spec spec) =>
+        spec.Linux?.Namespaces?.FirstOrDefault(n => n.Type == "pid") is not { } pid || !string.IsNullOrEmpty(pid.Path);
 
     /// <inheritdoc/>
     public void Update(Any resources, IReadOnlyDictionary<string, string> annotations)

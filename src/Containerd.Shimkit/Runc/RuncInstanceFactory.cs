@@ -72,7 +72,7 @@ public sealed class RuncInstanceFactory : IInstanceFactory, IOrphanCleanup
             throw;
         }
         ShimLog.Debug($"container {config.Id}: runc created init process {pid} (root {root})");
-        return new RuncInstance(config.Id, config.Bundle, runc, init, OpenCgroup(config));
+        return new RuncInstance(config.Id, config.Bundle, runc, init, OpenCgroup(config), RuncInstance.SharesPidNamespace(config.Spec));
     }
 
     /// <inheritdoc/>

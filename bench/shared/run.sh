@@ -4,6 +4,7 @@
 #   bench/shared/run.sh [rounds] [churn-count] [density-count]     (defaults 20, 300, 1000; PARALLEL for churn,
 #                                                                   default the number of cores; RESULTS=<dir>)
 #   DAEMON_ENV="NAME=value …"   extra environment for containerd-wasmtimed, e.g. CONTAINERD_WASMTIMED_POOL=1100
+#   BENCH_SKIP_MAKE=1           measure the binaries in $OUT/bin as they are
 #
 # 1. start latency: `ctr run --rm` of the demo echo under the shared-mode runtime (io.containerd.wasmtimed.v1), under
 #    the normal-mode shim and of busybox echo under runc, interleaved round by round;
@@ -22,6 +23,8 @@ density="${3:-1000}"
 parallel="${PARALLEL:-$(nproc)}"
 SHARED_RUNTIME=io.containerd.wasmtimed.v1
 
+# BENCH_SKIP_MAKE=1 measures the binaries already in $OUT/bin (make would rebuild them after any source edit).
+if [ "${BENCH_SKIP_MAKE:-}" = 1 ]; then make() { :; }; fi
 bench_build
 stress_build
 daemon_dir="$(mktemp -d /tmp/bench-wtd.XXXXXX)"

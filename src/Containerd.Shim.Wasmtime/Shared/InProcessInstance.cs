@@ -433,7 +433,9 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
         try
         {
             _run!();
-            code = 0;
+            // A kill that ended a host call (EOF on stdin) can let the guest return before its next epoch check:
+            // the task still ends as killed.
+            code = Volatile.Read(ref _killSignal) is var signal and > 0 ? 128 + signal : 0;
         }
         catch (Exception e)
         {

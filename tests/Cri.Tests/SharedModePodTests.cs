@@ -46,7 +46,7 @@ public sealed class SharedModePodTests
         Assert.Equal(daemon, ParentOf(pausePid));
         Assert.Equal(daemon, ParentOf(sidecarPid));
         Assert.Contains("sleep", File.ReadAllText($"/proc/{sidecarPid}/cmdline"));
-        Assert.Empty(node.ShimServers().Where(p => !p.CommandLine.Contains("containerd-wasmtimed", StringComparison.Ordinal)));
+        Assert.DoesNotContain(node.ShimServers(), p => !p.CommandLine.Contains("containerd-wasmtimed", StringComparison.Ordinal));
 
         foreach (var id in new[] { wasm, sidecar })
         {

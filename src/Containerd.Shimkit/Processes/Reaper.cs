@@ -45,9 +45,9 @@ public static unsafe class Reaper
     /// </summary>
     public static void BecomeSubreaper()
     {
-        if (Native.Libc.Prctl(Native.Libc.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
+        if (Libc.Prctl(Libc.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
         {
-            ShimLog.Warn($"PR_SET_CHILD_SUBREAPER: {Native.Libc.StrError(Marshal.GetLastPInvokeError())}");
+            ShimLog.Warn($"PR_SET_CHILD_SUBREAPER: {Libc.StrError(Marshal.GetLastPInvokeError())}");
         }
         ReapOrphans = true;
     }

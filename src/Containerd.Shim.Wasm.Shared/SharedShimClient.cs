@@ -1,6 +1,7 @@
 using DeleteResponse = Containerd.Runtime.TaskV2.DeleteResponse;
 using Containerd.Shimkit;
 using Containerd.Shimkit.Mounts;
+using Containerd.Shimkit.Runc;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Runwasi.Services.Sandbox.V1;
@@ -68,6 +69,9 @@ public sealed class SharedShimClient(SharedModeEndpoint endpoint) : IShimActions
                 ShimLog.Warn($"delete {invocation.Id}: {e.Message}");
             }
         }
+        // A Linux container (pause, sidecar) the daemon ran with runc outlives a dead daemon: remove it (no-op for a
+        // wasm container, which has no runc pid file in its bundle).
+        new RuncInstanceFactory(RuncOptions.ForRuntime(endpoint.RuntimeName)).CleanupOrphan(invocation.Namespace, invocation.Id, invocation.Bundle);
         try
         {
             RootfsMount.UnmountAll(Path.Combine(invocation.Bundle, "rootfs"));

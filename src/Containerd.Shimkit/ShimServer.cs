@@ -47,11 +47,7 @@ internal static class ShimServer
     private static async Task<int> RunAsync(ShimInfo info, IInstanceFactory factory, ShimFlags flags, string bundle)
     {
         // Orphans of our instances are re-parented to us and must be reaped here, not by init.
-        if (Libc.Prctl(Libc.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
-        {
-            ShimLog.Warn($"PR_SET_CHILD_SUBREAPER: {Libc.StrError(Marshal.GetLastPInvokeError())}");
-        }
-        Reaper.ReapOrphans = true;
+        Reaper.BecomeSubreaper();
 
         // The inherited listener has no close-on-exec flag; children must not inherit it.
         Libc.Fcntl(ListenerFd, Libc.F_SETFD, Libc.FD_CLOEXEC);

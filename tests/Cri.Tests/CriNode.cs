@@ -18,6 +18,12 @@ internal sealed class CriNode : IAsyncDisposable
     /// <summary>The handler the installer registers.</summary>
     public const string WasmHandler = "wasmtime";
 
+    /// <summary>The shared-mode handler a node started with <c>shared: true</c> has (runtime io.containerd.wasmtimed.v1).</summary>
+    public const string SharedHandler = "wasmtimed";
+
+    private System.Diagnostics.Process? _daemon;
+    private string? _daemonDir;
+
     private readonly List<string> _networkNamespaces = [];
 
     private CriNode(ContainerdFixture containerd, string installerOutput)
@@ -37,10 +43,12 @@ internal sealed class CriNode : IAsyncDisposable
     /// <summary>The installed shim, as containerd runs it.</summary>
     public string ShimPath => Path.Combine(Containerd.NodeBinDir, ShimBinary.Name);
 
-    public static async Task<CriNode> StartAsync(bool cni, string? version = null)
+    public static async Task<CriNode> StartAsync(bool cni, string? version = null, bool shared = false)
     {
         var shimDir = await ShimBinary.DirAsync();
         var installerOutput = "";
+        // Shared mode: a containerd-wasmtimed of this node on a socket of its own, named in containerd's environment.
+        var daemonDir = shared ? Directory.CreateTempSubdirectory("crid-").FullName : null;
         var options = new ContainerdOptions
         {
             EnableCri = true,
@@ -48,14 +56,38 @@ internal sealed class CriNode : IAsyncDisposable
             // The shim reaches containerd's PATH only through the installer's bin dir, as on a node.
             ShimBinDir = null,
             SandboxImage = KnownImages.PauseName,
-            BeforeStart = async (fixture, ct) => installerOutput = await RunInstallerAsync(fixture, shimDir, ct),
+            BeforeStart = async (fixture, ct) =>
+            {
+                installerOutput = await RunInstallerAsync(fixture, shimDir, ct);
+                if (shared)
+                {
+                    File.Copy(Path.Combine(shimDir, "containerd-shim-wasmtimed-v1"), Path.Combine(fixture.NodeBinDir, "containerd-shim-wasmtimed-v1"), overwrite: true);
+                }
+            },
+            CriRuntimes = shared ? new Dictionary<string, string> { [SharedHandler] = "io.containerd.wasmtimed.v1" } : new Dictionary<string, string>(),
+            Environment = daemonDir is null ? new Dictionary<string, string>()
+                : new Dictionary<string, string> { ["CONTAINERD_WASMTIMED_SOCKET"] = Path.Combine(daemonDir, "manager.sock") },
         };
         if (version is not null)
         {
             options = options with { Version = version };
         }
-        var containerd = await ContainerdFixture.StartAsync(options);
-        var node = new CriNode(containerd, installerOutput);
+        System.Diagnostics.Process? daemon = null;
+        if (daemonDir is not null)
+        {
+            daemon = StartDaemon(shimDir, daemonDir);
+        }
+        ContainerdFixture containerd;
+        try
+        {
+            containerd = await ContainerdFixture.StartAsync(options);
+        }
+        catch
+        {
+            StopDaemon(daemon, daemonDir);
+            throw;
+        }
+        var node = new CriNode(containerd, installerOutput) { _daemon = daemon, _daemonDir = daemonDir };
         try
         {
             foreach (var image in new[] { await TestImages.BuildPauseAsync(), await TestImages.BuildBusyboxAsync(), await TestImages.BuildDemoAsync() })
@@ -317,10 +349,61 @@ internal sealed class CriNode : IAsyncDisposable
     {
         Cri.Dispose();
         await Containerd.DisposeAsync();
+        StopDaemon(_daemon, _daemonDir);
+        _daemon = null;
+        _daemonDir = null;
         // RemovePodSandbox unpins a pod's network namespace; a test that failed before it leaves it to us.
         foreach (var netns in _networkNamespaces)
         {
             HostScanner.RemoveNetworkNamespace(netns);
+        }
+    }
+
+    /// <summary>The shared-mode daemon's pid (0 without one).</summary>
+    public int DaemonPid => _daemon is { HasExited: false } d ? d.Id : 0;
+
+    /// <summary>The shared-mode daemon's log so far.</summary>
+    public string DaemonLog() => _daemonDir is { } dir && File.Exists(Path.Combine(dir, "daemon.log"))
+        ? File.ReadAllText(Path.Combine(dir, "daemon.log")) : "";
+
+    // The daemon's output goes to a file (no pipe to drain); its socket answering is checked by the first pod.
+    private static System.Diagnostics.Process StartDaemon(string shimDir, string dir)
+    {
+        var log = Path.Combine(dir, "daemon.log");
+        var psi = new System.Diagnostics.ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add("exec \"$0\" --socket \"$1\" --debug 2>\"$2\" >&2");
+        psi.ArgumentList.Add(Path.Combine(shimDir, "containerd-wasmtimed"));
+        psi.ArgumentList.Add(Path.Combine(dir, "manager.sock"));
+        psi.ArgumentList.Add(log);
+        var daemon = System.Diagnostics.Process.Start(psi)!;
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (!File.Exists(Path.Combine(dir, "manager.sock")))
+        {
+            if (daemon.HasExited || DateTime.UtcNow > until)
+            {
+                StopDaemon(daemon, null);
+                throw new InvalidOperationException($"containerd-wasmtimed did not start:\n{(File.Exists(log) ? File.ReadAllText(log) : "")}");
+            }
+            Thread.Sleep(50);
+        }
+        return daemon;
+    }
+
+    private static void StopDaemon(System.Diagnostics.Process? daemon, string? dir)
+    {
+        if (daemon is not null)
+        {
+            if (!daemon.HasExited)
+            {
+                daemon.Kill();
+                daemon.WaitForExit(20_000);
+            }
+            daemon.Dispose();
+        }
+        if (dir is not null && Directory.Exists(dir))
+        {
+            Directory.Delete(dir, recursive: true);
         }
     }
 

@@ -126,6 +126,67 @@ public sealed class StressToolTests(StressToolTests.Containerd fixture) : IClass
     }
 
     [Fact]
+    public async Task ShimModeDrivesTheSharedModeClientShimAndItsDaemon()
+    {
+        // The shared-mode client shim's task pid is the daemon's, which outlives every task: a task still counts as
+        // done (not failed) once its sandbox socket is gone.
+        var dir = Directory.CreateTempSubdirectory("stress-wtd-");
+        var socket = Path.Combine(dir.FullName, "manager.sock");
+        var daemon = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(Path.Combine(fixture.ShimDir, "containerd-wasmtimed"))
+        {
+            ArgumentList = { "--socket", socket },
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        })!;
+        var log = daemon.StandardError.ReadToEndAsync();
+        var before = Environment.GetEnvironmentVariable("CONTAINERD_WASMTIMED_SOCKET");
+        try
+        {
+            for (var i = 0; i < 600 && !File.Exists(socket) && !daemon.HasExited; i++)
+            {
+                await Task.Delay(100);
+            }
+            Assert.True(File.Exists(socket), "the daemon did not come up");
+            // The tool starts the client shim with its own environment, which is how the shim finds this daemon.
+            Environment.SetEnvironmentVariable("CONTAINERD_WASMTIMED_SOCKET", socket);
+            var ns = "stress-shared-" + Environment.ProcessId;
+            var rootfs = Directory.CreateTempSubdirectory("stress-rootfs-");
+            try
+            {
+                File.Copy(await TestImages.EnsureDemoWasmAsync(), Path.Combine(rootfs.FullName, "wasi-demo-app.wasm"));
+                using var stdout = new StringWriter();
+                using var stderr = new StringWriter();
+                var code = await StressTool.RunAsync(
+                    ["--mode", "shim", "--shim", Path.Combine(fixture.ShimDir, "containerd-shim-wasmtimed-v1"), "--rootfs", rootfs.FullName,
+                     "--namespace", ns, "--count", "20", "--parallel", "4", "--", "/wasi-demo-app.wasm", "echo", "hi"],
+                    stdout, stderr, interactive: false);
+                Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+                Assert.Contains("20 tasks (20 ok, 0 failed)", stdout.ToString());
+                var events = int.Parse(System.Text.RegularExpressions.Regex.Match(stdout.ToString(), @"events forwarded to the mock endpoint: (\d+)").Groups[1].Value);
+                Assert.True(events >= 60, stdout.ToString());
+            }
+            finally
+            {
+                rootfs.Delete(recursive: true);
+            }
+            Assert.False(daemon.HasExited, "the daemon died");
+            Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(dir.FullName, "sandboxes")));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("CONTAINERD_WASMTIMED_SOCKET", before);
+            if (!daemon.HasExited)
+            {
+                daemon.Kill();
+            }
+            await daemon.WaitForExitAsync();
+            await log;
+            daemon.Dispose();
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task ShimModeInterruptedTakesItsShimsDown()
     {
         var ns = "stress-shim-int-" + Environment.ProcessId;

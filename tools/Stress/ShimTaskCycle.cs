@@ -32,7 +32,7 @@ public sealed class ShimTaskCycle(StressOptions options, string workDir, string 
         var bundle = Path.Combine(workDir, id);
         TtrpcChannel? channel = null;
         TaskClient? client = null;
-        string address;
+        string? address = null;
         uint? exitStatus = null;
         string? error = null;
         var clock = Stopwatch.StartNew();
@@ -80,7 +80,7 @@ public sealed class ShimTaskCycle(StressOptions options, string workDir, string 
             && !error.StartsWith("timed out", StringComparison.Ordinal);
 
         clock.Restart();
-        var cleanupError = await CleanupAsync(id, bundle, client, exitStatus is null);
+        var cleanupError = await CleanupAsync(id, bundle, address, client, exitStatus is null);
         if (channel is not null)
         {
             await channel.DisposeAsync();
@@ -139,7 +139,7 @@ public sealed class ShimTaskCycle(StressOptions options, string workDir, string 
     }
 
     // On its own deadline: an interrupted run must still take its shims down and remove its bundles.
-    private async Task<string?> CleanupAsync(string id, string bundle, TaskClient? client, bool mayBeRunning)
+    private async Task<string?> CleanupAsync(string id, string bundle, string? address, TaskClient? client, bool mayBeRunning)
     {
         using var patience = new CancellationTokenSource(CleanupPatience);
         var token = patience.Token;
@@ -185,8 +185,10 @@ public sealed class ShimTaskCycle(StressOptions options, string workDir, string 
             {
                 firstError ??= $"cleanup: shutdown: {(e is RpcException r ? $"{r.StatusCode}: {r.Status.Detail}" : "timed out")}";
             }
-            // The shim exits just after answering Shutdown; a task counts as done once its shim is gone.
-            shimGone = shimPid != 0 && await ExitedAsync((int)shimPid, token);
+            // A normal-mode shim exits just after answering Shutdown; a shared-mode sandbox closes its socket and the
+            // daemon (the pid Connect reported) lives on. A task counts as done once its shim is gone or no longer
+            // serves the task's socket.
+            shimGone = shimPid != 0 && address is not null && await GoneAsync((int)shimPid, address, token);
         }
         if (!shimGone)
         {
@@ -210,11 +212,12 @@ public sealed class ShimTaskCycle(StressOptions options, string workDir, string 
         return firstError;
     }
 
-    private static async Task<bool> ExitedAsync(int pid, CancellationToken token)
+    private static async Task<bool> GoneAsync(int pid, string address, CancellationToken token)
     {
+        var socket = address.StartsWith("unix://", StringComparison.Ordinal) ? address["unix://".Length..] : address;
         try
         {
-            while (Directory.Exists($"/proc/{pid}") && !IsZombie(pid))
+            while (Directory.Exists($"/proc/{pid}") && !IsZombie(pid) && (socket.StartsWith('@') || File.Exists(socket)))
             {
                 await Task.Delay(2, token);
             }

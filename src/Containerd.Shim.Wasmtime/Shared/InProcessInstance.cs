@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Containerd.Shim.Wasm;
 using Containerd.Shimkit;
-using Google.Protobuf;
+using Containerd.Shimkit.Cgroups;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Win32.SafeHandles;
@@ -22,6 +22,8 @@ namespace Containerd.Shim.Wasmtime.Shared;
 internal sealed class InProcessInstance : IInstance, IInstanceResources
 {
     private const int SigKill = 9;
+    private const long NoPendingLimit = long.MinValue;
+    private const long DefaultCpuPeriodUs = 100_000;
     private const int ThreadStackSize = 2 << 20;
 
     private readonly SharedWasmtimeHost _host;
@@ -29,8 +31,19 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
     private readonly RuntimeContext _ctx;
     private readonly Lock _gate = new();
     private readonly TaskCompletionSource<ExitStatus> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly long _memoryLimit;
     private readonly long _clockBase = Stopwatch.GetTimestamp();
+    // The memory limit Stats reports (0: none) and the one waiting to be applied on the guest's thread (a store is
+    // not thread-safe, so another thread never sets its limits while the guest may run).
+    private long _memoryLimit;
+    private long _pendingMemoryLimit = NoPendingLimit;
+    // The CPU quota: microseconds of CPU time per period of wall time; a quota of 0 or less is none.
+    private long _cpuQuotaUs;
+    private long _cpuPeriodUs = DefaultCpuPeriodUs;
+    // Throttling state, touched by the guest's thread only, and the figures Stats reads.
+    private long _lastWallNs, _lastCpuNs, _cpuBudgetNs;
+    private long _periods, _throttledPeriods, _throttledNs;
+    private int _tid;
+    private long _cpuNanosAtExit = -1;
     private SafeFileHandle? _stdin, _stdout, _stderr;
     private int _stdinRead = -1, _stdinWrite = -1;
     private Store? _store;
@@ -50,7 +63,9 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
         _stdin = config.Stdin;
         _stdout = config.Stdout;
         _stderr = config.Stderr;
-        _memoryLimit = ctx.Spec.Linux?.Resources?.Memory?.Limit is > 0 and var limit ? limit : 0;
+        var resources = ctx.Spec.Linux?.Resources;
+        _memoryLimit = resources?.Memory?.Limit is > 0 and var limit ? limit : 0;
+        SetCpuQuota(resources?.Cpu);
         StopFd = HostIo.EventFd(0, HostIo.EFD_CLOEXEC);
         if (StopFd < 0)
         {
@@ -195,51 +210,135 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
     public Any Stats()
     {
         ulong usage;
+        long cpu;
         lock (_gate)
         {
             // Read from another thread than the guest's: only the memory's current size, a single word.
             usage = _memory is { } m && !_finished ? (ulong)m.GetLength() : 0;
+            cpu = Volatile.Read(ref _cpuNanosAtExit) is >= 0 and var atExit ? atExit
+                : _tid > 0 ? HostIo.ThreadCpuNanos(_tid) : 0;
         }
-        return PackMemoryMetrics(usage, _memoryLimit > 0 ? (ulong)_memoryLimit : 0);
+        var limit = Volatile.Read(ref _memoryLimit);
+        return EngineMetrics.Pack(new EngineUsage(
+            MemoryUsage: usage,
+            MemoryLimit: limit > 0 ? (ulong)limit : 0,
+            CpuNanos: (ulong)cpu,
+            Periods: (ulong)Interlocked.Read(ref _periods),
+            ThrottledPeriods: (ulong)Interlocked.Read(ref _throttledPeriods),
+            ThrottledNanos: (ulong)Interlocked.Read(ref _throttledNs)));
     }
 
-    /// <inheritdoc/>
-    public void Update(Any resources, IReadOnlyDictionary<string, string> annotations) =>
-        throw new ShimException(StatusCode.Unimplemented,
-            $"update task {_id}: a shared-mode instance keeps the memory limit it was created with");
+    /// <summary>
+    /// New limits: <c>memory.limit</c> becomes the store's memory limit (-1 or 0 removes it) and
+    /// <c>cpu.quota</c>/<c>cpu.period</c> the share of one CPU the guest's thread may use. What an engine cannot
+    /// change is ignored: a lower memory limit keeps what the guest already has (linear memory never shrinks; only
+    /// growth is refused), the pooling allocator's slot size caps any limit, and CPU shares, cpusets, pids and
+    /// swap have no meaning for one thread of the daemon.
+    /// </summary>
+    public void Update(Any resources, IReadOnlyDictionary<string, string> annotations)
+    {
+        var update = CgroupResources.Unpack(resources, _id);
+        var kick = false;
+        lock (_gate)
+        {
+            if (_finished)
+            {
+                throw new ShimException(StatusCode.NotFound, $"update task {_id}: the container has exited");
+            }
+            if (update.Memory?.Limit is { } limit)
+            {
+                var value = limit > 0 ? limit : 0;
+                Volatile.Write(ref _memoryLimit, value);
+                if (_started)
+                {
+                    // Applied by the guest's own thread at its next epoch deadline, which the kick below brings now.
+                    Volatile.Write(ref _pendingMemoryLimit, value);
+                    kick = true;
+                }
+                else
+                {
+                    ApplyMemoryLimit(value);
+                }
+            }
+            if (update.Cpu is { } cpu)
+            {
+                SetCpuQuota(cpu);
+            }
+        }
+        if (kick)
+        {
+            _host.Engine.IncrementEpoch();
+        }
+        ShimLog.Debug($"container {_id}: memory limit {Volatile.Read(ref _memoryLimit)}, cpu quota {Volatile.Read(ref _cpuQuotaUs)}/{Volatile.Read(ref _cpuPeriodUs)} us");
+    }
+
+    /// <summary>Applies a memory limit Update left for the guest's thread; called on that thread only (its epoch
+    /// deadline callback, our poll_oneoff).</summary>
+    internal void ApplyPendingLimits()
+    {
+        var pending = Interlocked.Exchange(ref _pendingMemoryLimit, NoPendingLimit);
+        if (pending != NoPendingLimit)
+        {
+            ApplyMemoryLimit(pending);
+        }
+    }
+
+    private void ApplyMemoryLimit(long limit)
+    {
+        if (_store is { } store)
+        {
+            store.SetLimits(memorySize: limit > 0 ? limit : null);
+        }
+    }
+
+    private void SetCpuQuota(Containerd.Shimkit.Oci.LinuxCpu? cpu)
+    {
+        if (cpu is null)
+        {
+            return;
+        }
+        if (cpu.Period is > 0 and var period)
+        {
+            Volatile.Write(ref _cpuPeriodUs, (long)Math.Min(period, (ulong)long.MaxValue));
+        }
+        if (cpu.Quota is { } quota)
+        {
+            Volatile.Write(ref _cpuQuotaUs, quota);
+        }
+    }
 
     /// <summary>
-    /// containerd's cgroup v1 <c>Metrics</c> with the memory figures only (the instance's linear memory is all it
-    /// allocates for the guest), encoded by hand: usage and limit in <c>memory.usage</c>, usage as <c>memory.rss</c>.
+    /// Keeps the guest's thread within its CPU quota, on the guest's thread at every epoch deadline: a token bucket
+    /// filled at quota/period of the wall time (holding one period's quota at most) and drained by the thread's CPU
+    /// time; when it runs dry the guest pauses until the bucket is back at zero, a pause a kill ends at once.
     /// </summary>
-    internal static Any PackMemoryMetrics(ulong usage, ulong limit)
+    private void Throttle()
     {
-        var entry = new MemoryStream();
-        using (var o = new CodedOutputStream(entry, leaveOpen: true))
+        var wall = MonotonicNow();
+        var cpu = HostIo.ThreadCpuNanos();
+        var elapsed = wall - _lastWallNs;
+        var used = cpu - _lastCpuNs;
+        _lastWallNs = wall;
+        _lastCpuNs = cpu;
+        var quotaUs = Volatile.Read(ref _cpuQuotaUs);
+        var periodUs = Volatile.Read(ref _cpuPeriodUs);
+        if (quotaUs <= 0 || periodUs <= 0)
         {
-            if (limit > 0)
-            {
-                o.WriteTag(1, WireFormat.WireType.Varint);
-                o.WriteUInt64(limit);
-            }
-            o.WriteTag(2, WireFormat.WireType.Varint);
-            o.WriteUInt64(usage);
+            _cpuBudgetNs = 0;
+            return;
         }
-        var memoryStat = new MemoryStream();
-        using (var o = new CodedOutputStream(memoryStat, leaveOpen: true))
+        var share = (double)quotaUs / periodUs;
+        Interlocked.Add(ref _periods, Math.Max(1, elapsed / (periodUs * 1000)));
+        _cpuBudgetNs = Math.Min(_cpuBudgetNs + (long)(elapsed * share), quotaUs * 1000) - used;
+        if (_cpuBudgetNs >= 0)
         {
-            o.WriteTag(2, WireFormat.WireType.Varint);
-            o.WriteUInt64(usage);
-            o.WriteTag(33, WireFormat.WireType.LengthDelimited);
-            o.WriteBytes(ByteString.CopyFrom(entry.ToArray()));
+            return;
         }
-        var metrics = new MemoryStream();
-        using (var o = new CodedOutputStream(metrics, leaveOpen: true))
-        {
-            o.WriteTag(4, WireFormat.WireType.LengthDelimited);
-            o.WriteBytes(ByteString.CopyFrom(memoryStat.ToArray()));
-        }
-        return new Any { TypeUrl = "io.containerd.cgroups.v1.Metrics", Value = ByteString.CopyFrom(metrics.ToArray()) };
+        var pauseNs = (long)(-_cpuBudgetNs / share);
+        Interlocked.Increment(ref _throttledPeriods);
+        Interlocked.Add(ref _throttledNs, pauseNs);
+        HostIo.WaitFor(-1, HostIo.POLLIN, StopFd, (int)Math.Min((pauseNs + 999_999) / 1_000_000, int.MaxValue));
+        ThrowIfKilled();
     }
 
     private unsafe void Prepare(Module module)
@@ -315,21 +414,34 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
     private ulong OnEpochDeadline(Store store)
     {
         ThrowIfKilled();
+        ApplyPendingLimits();
+        Throttle();
         return 1;
     }
 
     private void Run()
     {
+        lock (_gate)
+        {
+            _tid = HostIo.GetTid();
+        }
+        _lastWallNs = MonotonicNow();
+        _lastCpuNs = HostIo.ThreadCpuNanos();
+        // An Update between Start and this thread's first instruction.
+        ApplyPendingLimits();
         int code;
         try
         {
             _run!();
-            code = 0;
+            // A kill that ended a host call (EOF on stdin) can let the guest return before its next epoch check:
+            // the task still ends as killed.
+            code = Volatile.Read(ref _killSignal) is var signal and > 0 ? 128 + signal : 0;
         }
         catch (Exception e)
         {
             code = ExitCodeOf(e);
         }
+        Volatile.Write(ref _cpuNanosAtExit, HostIo.ThreadCpuNanos());
         Finish(code);
     }
 

@@ -26,6 +26,8 @@ internal static class WasiPoll
     {
         var instance = caller.GetData() as InProcessInstance
             ?? throw new InvalidOperationException("poll_oneoff outside of an in-process instance");
+        // A guest that sleeps between bursts of work meets an updated memory limit here too.
+        instance.ApplyPendingLimits();
         var memory = caller.GetMemory("memory");
         if (memory is null)
         {

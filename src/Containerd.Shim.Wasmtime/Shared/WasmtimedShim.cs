@@ -1,6 +1,8 @@
 using System.Reflection;
 using Containerd.Shim.Wasm.Shared;
 using Containerd.Shimkit;
+using Containerd.Shimkit.Processes;
+using Containerd.Shimkit.Runc;
 
 namespace Containerd.Shim.Wasmtime.Shared;
 
@@ -34,6 +36,9 @@ public static class WasmtimedShim
     {
         using var host = new SharedWasmtimeHost();
         ShimLog.Info($"wasmtime engine: {host.Description}");
-        return SharedDaemon.Run(Info, Endpoint, host, args);
+        // runc's container init processes are re-parented to the daemon, which reaps them (Linux containers).
+        Reaper.BecomeSubreaper();
+        var factory = new SharedInstanceFactory(host, new RuncInstanceFactory(RuncOptions.ForRuntime(RuntimeName)));
+        return SharedDaemon.Run(Info, Endpoint, factory, args);
     }
 }

@@ -38,6 +38,20 @@ public static unsafe class Reaper
         }
     }
 
+    /// <summary>
+    /// Makes this process a child subreaper that reaps every child, spawned here or adopted: what a process running
+    /// runc containers needs, since the init process <c>runc create</c> leaves behind is re-parented to it (the shim
+    /// server, the shared-mode daemon). Not for a process whose other children belong to System.Diagnostics.Process.
+    /// </summary>
+    public static void BecomeSubreaper()
+    {
+        if (Libc.Prctl(Libc.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
+        {
+            ShimLog.Warn($"PR_SET_CHILD_SUBREAPER: {Libc.StrError(Marshal.GetLastPInvokeError())}");
+        }
+        ReapOrphans = true;
+    }
+
     /// <summary>Starts a child process as <paramref name="spec"/> describes and registers it for reaping.</summary>
     /// <exception cref="ShimException">posix_spawn failed (NotFound when the executable does not exist).</exception>
     public static ChildProcess Spawn(ProcessStartSpec spec)

@@ -25,6 +25,38 @@ public class SharedModeFixture : IAsyncLifetime
     /// <summary>A guest that spins in wasm code forever.</summary>
     public const string Spin = """(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))""";
 
+    /// <summary>A guest that reads stdin to its end and copies it to stdout (fd_read, then fd_write).</summary>
+    public const string CatStdin = """
+        (module
+          (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (func (export "_start") (local $n i32)
+            (i32.store (i32.const 0) (i32.const 64))
+            (i32.store (i32.const 4) (i32.const 1024))
+            (loop $more
+              (drop (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))
+              (local.set $n (i32.load (i32.const 16)))
+              (if (i32.gt_u (local.get $n) (i32.const 0))
+                (then
+                  (i32.store (i32.const 32) (i32.const 64))
+                  (i32.store (i32.const 36) (local.get $n))
+                  (drop (call $write (i32.const 1) (i32.const 32) (i32.const 1) (i32.const 20)))
+                  (br $more))))))
+        """;
+
+    /// <summary>A guest that spins until <c>memory.grow</c> of 32 MiB succeeds, then exits with 7.</summary>
+    public const string GrowWhenAllowed = """
+        (module
+          (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+          (memory (export "memory") 1)
+          (func (export "_start")
+            (loop $again
+              (if (i32.ne (memory.grow (i32.const 512)) (i32.const -1))
+                (then (call $exit (i32.const 7))))
+              (br $again))))
+        """;
+
     private Process? _daemon;
     private StreamWriter? _daemonLog;
 
@@ -39,6 +71,9 @@ public class SharedModeFixture : IAsyncLifetime
 
     /// <summary>Where the daemon puts sandbox sockets.</summary>
     public string SandboxSocketDir => Path.Combine(DaemonDir, "sandboxes");
+
+    /// <summary>Extra environment of the daemon (none here; the pooled fixture sets the pooling allocator's).</summary>
+    protected virtual IReadOnlyDictionary<string, string> DaemonEnvironment { get; } = new Dictionary<string, string>();
 
     /// <summary>The running containerd.</summary>
     public ContainerdFixture Containerd { get; private set; } = null!;
@@ -88,6 +123,10 @@ public class SharedModeFixture : IAsyncLifetime
         psi.ArgumentList.Add("--socket");
         psi.ArgumentList.Add(ManagerSocket);
         psi.ArgumentList.Add("--debug");
+        foreach (var (name, value) in DaemonEnvironment)
+        {
+            psi.Environment[name] = value;
+        }
         _daemonLog ??= new StreamWriter(DaemonLogPath, append: true) { AutoFlush = true };
         var daemon = Process.Start(psi)!;
         var log = _daemonLog;
@@ -200,6 +239,8 @@ public class SharedModeFixture : IAsyncLifetime
                 LayerEntry.Bytes("trap.wat", Encoding.UTF8.GetBytes(TestModules.Trap)),
                 LayerEntry.Bytes("env.wat", Encoding.UTF8.GetBytes(TestModules.PrintEnv)),
                 LayerEntry.Bytes("spin.wat", Encoding.UTF8.GetBytes(Spin)),
+                LayerEntry.Bytes("cat-stdin.wat", Encoding.UTF8.GetBytes(CatStdin)),
+                LayerEntry.Bytes("grow.wat", Encoding.UTF8.GetBytes(GrowWhenAllowed)),
                 LayerEntry.Bytes("readme.txt", "not a module\n"u8.ToArray()),
             ]),
         ],

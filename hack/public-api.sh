@@ -1,50 +1,50 @@
 #!/usr/bin/env bash
 # Regenerates the public API baselines (PublicAPI.Shipped.txt / PublicAPI.Unshipped.txt beside each library's
-# .csproj) from what the code declares, with Microsoft.CodeAnalysis.PublicApiAnalyzers' own diagnostics and fixes:
-#   1. a build lists RS0017 (a baseline line whose symbol is gone or no longer public): those lines are removed;
-#   2. `dotnet format analyzers --diagnostics RS0016` applies the analyzer's code fix, which appends every public
-#      symbol missing from the baselines to PublicAPI.Unshipped.txt.
-# `hack/public-api.sh --ship` then moves the Unshipped lines into Shipped (do that when a version is released).
+# .csproj) from Microsoft.CodeAnalysis.PublicApiAnalyzers' own diagnostics: one full build with those diagnostics as
+# warnings, then
+#   RS0016 'X' is not part of the declared public API  -> X is added to PublicAPI.Unshipped.txt
+#   RS0017 'X' is part of the declared API, but is ...  -> X is removed from both files
+# The analyzer writes X in the baseline's own format (nullability, `~` for protoc's oblivious signatures), so its
+# message is the line. Generated protobuf/gRPC code is included: it is public API too.
+# `hack/public-api.sh --ship` moves the Unshipped lines into Shipped (when a version is released).
 # Review the diff: every line is a promise to the packages' users.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 projects=(src/Ttrpc src/Containerd.Api src/Containerd.Shimkit src/Containerd.Shim.Wasm src/Containerd.Shim.Wasm.Shared src/Containerd.Shim.Wasmtime)
-[[ $# -gt 0 ]] && projects=("$@")
-ship=false
-if [[ ${projects[0]} == --ship ]]; then
-  ship=true
-  projects=(src/Ttrpc src/Containerd.Api src/Containerd.Shimkit src/Containerd.Shim.Wasm src/Containerd.Shim.Wasm.Shared src/Containerd.Shim.Wasmtime)
-fi
-
-sorted() { # header first, then the entries sorted (ordinal), without duplicates
-  { grep -x '#nullable enable' "$1" || true; { grep -vx '#nullable enable' "$1" || true; } | { grep -v '^$' || true; } | LC_ALL=C sort -u; } > "$1.tmp"
-  mv "$1.tmp" "$1"
-}
-
 for p in "${projects[@]}"; do
   for f in Shipped Unshipped; do
     [[ -f $p/PublicAPI.$f.txt ]] || echo '#nullable enable' > "$p/PublicAPI.$f.txt"
   done
-  if $ship; then
-    grep -vx '#nullable enable' "$p/PublicAPI.Unshipped.txt" >> "$p/PublicAPI.Shipped.txt" || true
-    echo '#nullable enable' > "$p/PublicAPI.Unshipped.txt"
-    sorted "$p/PublicAPI.Shipped.txt"
-    continue
-  fi
-  name=$(basename "$p")
-  log=$(mktemp)
-  # Only this project's own diagnostics count (dependencies are built, and checked, on their own turn).
-  dotnet build "$p" -c Release --nologo -v:q -clp:NoSummary -p:TreatWarningsAsErrors=false -p:WarningsAsErrors= > "$log" 2>&1 || true
-  { { grep -F "RS0017" "$log" || true; } | grep -F "[$PWD/$p/$name.csproj]" \
-    || true; } | sed -n "s/.*Symbol '\(.*\)' is part of the declared API.*/\1/p" | sort -u | while IFS= read -r gone; do
-      for f in Shipped Unshipped; do
-        grep -vxF -- "$gone" "$p/PublicAPI.$f.txt" > "$p/PublicAPI.$f.txt.tmp" || true
-        mv "$p/PublicAPI.$f.txt.tmp" "$p/PublicAPI.$f.txt"
-      done
-    done
-  rm -f "$log"
-  dotnet format analyzers "$p/$name.csproj" --diagnostics RS0016 --severity info -v q
-  sorted "$p/PublicAPI.Unshipped.txt"
-  sorted "$p/PublicAPI.Shipped.txt"
-  echo "$p: $(grep -cv '^#' "$p/PublicAPI.Shipped.txt" || true) shipped, $(grep -cv '^#' "$p/PublicAPI.Unshipped.txt" || true) unshipped"
 done
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if [[ ${1:-} != --ship ]]; then
+  # The Wasmtime library references the other five; --no-incremental so every project reports again.
+  dotnet build src/Containerd.Shim.Wasmtime -c Release --nologo -v:q -clp:NoSummary --no-incremental \
+    -p:TreatWarningsAsErrors=false -p:WarningsAsErrors= > "$log" 2>&1 || { cat "$log"; exit 1; }
+fi
+python3 - "$log" "${1:-}" "${projects[@]}" <<'PY'
+import collections, re, sys
+log, mode, projects = sys.argv[1], sys.argv[2], sys.argv[3:]
+added, removed = collections.defaultdict(set), collections.defaultdict(set)
+for line in open(log):
+    m = re.search(r"(RS0016|RS0017): Symbol '(.*)' is (?:not )?part of the declared .*\[(/[^\]]+)/[^/\]]+\.csproj\]", line)
+    if m:
+        (added if m.group(1) == "RS0016" else removed)[m.group(3)].add(m.group(2))
+def load(path):
+    return {l.rstrip("\n") for l in open(path)} - {"", "#nullable enable"}
+def save(path, lines):
+    open(path, "w").write("#nullable enable\n" + "".join(l + "\n" for l in sorted(lines, key=lambda s: s.encode())))
+import os
+for p in projects:
+    full = os.path.abspath(p)
+    shipped, unshipped = load(p + "/PublicAPI.Shipped.txt"), load(p + "/PublicAPI.Unshipped.txt")
+    if mode == "--ship":
+        shipped, unshipped = shipped | unshipped, set()
+    else:
+        shipped -= removed[full]
+        unshipped = (unshipped - removed[full]) | added[full]
+    save(p + "/PublicAPI.Shipped.txt", shipped)
+    save(p + "/PublicAPI.Unshipped.txt", unshipped)
+    print(f"{p}: {len(shipped)} shipped, {len(unshipped)} unshipped (+{len(added[full])} -{len(removed[full])})")
+PY

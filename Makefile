@@ -125,7 +125,7 @@ uninstall:
 	for f in $(SHIM_FILES); do rm -f $(DESTDIR)$(PREFIX)/bin/$$f; done
 
 # `make test`: unit tests, the full integration suite on FULL_VERSIONS, the smoke tier on SMOKE_VERSIONS.
-test: build test-image containerd test-unit test-full test-smoke test-newcomer
+test: build test-image containerd test-unit test-full test-smoke test-newcomer test-samples
 
 TEST_ENV = OUT=$(OUT) SHIM_BIN_DIR=$(TEST_PREFIX)/bin
 # -m:1: one test project at a time; in parallel, their private containerds compete for 2 cores and time out.
@@ -150,6 +150,45 @@ test-smoke: $(TEST_PREFIX)/bin/containerd-shim-wasmtime-v1
 # What a newcomer does first: make demo, make test-image twice, make install/uninstall, an incremental build.
 test-newcomer:
 	bash hack/test-newcomer.sh
+
+# `make pack`: the library projects as NuGet packages in $(OUT)/packages, reproducible (ContinuousIntegrationBuild maps
+# source paths, NuGet fixes zip timestamps). The version is Directory.Build.props' <Version>, the one place it is set.
+PACKAGES := $(OUT)/packages
+PACK_PROJECTS := src/Ttrpc src/Containerd.Api src/Containerd.Shimkit src/Containerd.Shim.Wasm src/Containerd.Shim.Wasm.Shared src/Containerd.Shim.Wasmtime
+VERSION := $(shell sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props)
+# One build (the Wasmtime library references the other five), then each package from it. Zip entries are stamped
+# with the commit's time (SOURCE_DATE_EPOCH), so packing the same commit twice gives identical files.
+PACK_FLAGS = $(DOTNET_FLAGS) -p:ContinuousIntegrationBuild=true
+PACK_EPOCH := $(shell git log -1 --format=%ct 2>/dev/null || echo 315532800)
+.PHONY: pack samples test-samples
+
+pack:
+	@mkdir -p $(PACKAGES)
+	rm -f $(PACKAGES)/*.nupkg $(PACKAGES)/*.snupkg
+	$(DOTNET) build src/Containerd.Shim.Wasmtime $(PACK_FLAGS)
+	for p in $(PACK_PROJECTS); do SOURCE_DATE_EPOCH=$(PACK_EPOCH) $(DOTNET) pack $$p $(PACK_FLAGS) --no-build -o $(PACKAGES) || exit 1; done
+
+# The samples are built from the packages only (samples/Directory.Build.props: the local feed $(PACKAGES), a package
+# cache of their own that is emptied of this repository's packages first, so a stale copy never hides a broken one).
+SAMPLES_NUGET := $(OUT)/samples/nuget
+SAMPLES_FLAGS = $(DOTNET_FLAGS) -p:RunwasiPackages=$(PACKAGES) -p:RunwasiVersion=$(VERSION) -p:RestorePackagesPath=$(SAMPLES_NUGET)
+SAMPLES_BIN := $(OUT)/samples/bin
+
+samples: pack
+	rm -rf $(addprefix $(SAMPLES_NUGET)/,ttrpc containerd.api containerd.shimkit containerd.shim.wasm containerd.shim.wasm.shared containerd.shim.wasmtime)
+	$(DOTNET) publish samples/nodewasi $(SAMPLES_FLAGS) -r linux-x64 -o $(OUT)/samples/publish/nodewasi
+	$(DOTNET) publish samples/minimal-engine $(SAMPLES_FLAGS) -r linux-x64 -o $(OUT)/samples/publish/minimal-engine
+	@mkdir -p $(SAMPLES_BIN)
+	install -m 0755 $(OUT)/samples/publish/nodewasi/containerd-shim-nodewasi-v1 $(SAMPLES_BIN)/
+	install -m 0755 $(OUT)/samples/publish/minimal-engine/containerd-shim-minimal-v1 $(OUT)/samples/publish/minimal-engine/libwasmtime.so $(SAMPLES_BIN)/
+
+# The Node.js engine through a private containerd with ctr (tests/Samples.Tests, outside the solution: it runs the
+# binaries `make samples` built from the packages, never the projects).
+test-samples: samples test-image containerd
+	$(DOTNET) build tests/Samples.Tests $(DOTNET_FLAGS)
+	for v in $(FULL_VERSIONS); do \
+	  CONTAINERD_VERSION=$$v OUT=$(OUT) SAMPLES_BIN_DIR=$(SAMPLES_BIN) $(DOTNET) test tests/Samples.Tests $(TEST_FLAGS) || exit 1; \
+	done
 
 clean:
 	rm -rf $(OUT)

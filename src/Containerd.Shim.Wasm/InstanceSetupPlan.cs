@@ -12,7 +12,7 @@ namespace Containerd.Shim.Wasm;
 /// starts. The plan is plain text, one tab-separated directive a line, so the C side never parses JSON; everything
 /// that needs judgement (names to numbers, symlinks in the rootfs, mount point creation) happens here, in the shim.
 /// </summary>
-public static class InstanceSetupPlan
+internal static class InstanceSetupPlan
 {
     /// <summary>The instance process's fd that carries the plan at spawn, and config.json after the constructor.</summary>
     public const int Fd = 5;

@@ -6,7 +6,7 @@ namespace Containerd.Shim.Wasm;
 /// Only the first four bytes are read. Wasm modules, <c>.wat</c> files and names that are not in the rootfs at all (the
 /// module of an OCI wasm-layer image) are not Linux executables.
 /// </summary>
-public static class LinuxExecutable
+internal static class LinuxExecutable
 {
     private static ReadOnlySpan<byte> ElfMagic => [0x7F, (byte)'E', (byte)'L', (byte)'F'];
 

@@ -6,7 +6,7 @@ namespace Containerd.Shim.Wasm;
 /// <c>..</c> that climbs above the root is an error instead of being clamped, so a crafted image cannot make the
 /// shim read a host file.
 /// </summary>
-public static class RootfsPath
+internal static class RootfsPath
 {
     // The kernel's own limit on symlinks followed in one lookup (ELOOP).
     private const int MaxSymlinks = 40;

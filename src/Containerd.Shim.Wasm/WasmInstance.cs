@@ -12,7 +12,7 @@ namespace Containerd.Shim.Wasm;
 /// once the reaper saw it exit every byte of output has been written. The process lives in the container's cgroup
 /// (when the spec has a <c>linux</c> section), which Stats and Update act on and Delete removes.
 /// </summary>
-public sealed class WasmInstance : IInstance, IInstanceResources
+internal sealed class WasmInstance : IInstance, IInstanceResources
 {
     private readonly string _id;
     private readonly ChildProcess _process;

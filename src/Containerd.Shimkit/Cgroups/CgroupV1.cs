@@ -5,7 +5,7 @@ using Google.Protobuf;
 namespace Containerd.Shimkit.Cgroups;
 
 /// <summary>A container's cgroup on the v1 hierarchies: one directory per mounted controller hierarchy.</summary>
-public sealed class CgroupV1 : Cgroup
+internal sealed class CgroupV1 : Cgroup
 {
     // cpuacct.stat counts in USER_HZ, which is 100 on every Linux architecture .NET runs on.
     private const ulong NanosecondsPerTick = 10_000_000;

@@ -6,7 +6,7 @@ using Grpc.Core;
 namespace Containerd.Shimkit.Cgroups;
 
 /// <summary>A container's cgroup in the v2 unified hierarchy: one directory.</summary>
-public sealed class CgroupV2 : Cgroup
+internal sealed class CgroupV2 : Cgroup
 {
     /// <summary>The controllers a container's cgroup gets when its parents offer them.</summary>
     public static readonly IReadOnlyList<string> WantedControllers = ["cpu", "cpuset", "io", "memory", "pids"];

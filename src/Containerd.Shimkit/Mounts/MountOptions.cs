@@ -4,7 +4,7 @@ namespace Containerd.Shimkit.Mounts;
 /// fstab-style mount options split the way mount(8) does: names the kernel knows as flags become
 /// <see cref="Flags"/>, everything else is passed to the filesystem as the comma-separated <see cref="Data"/>.
 /// </summary>
-public sealed record MountOptions(ulong Flags, ulong PropagationFlags, string Data)
+internal sealed record MountOptions(ulong Flags, ulong PropagationFlags, string Data)
 {
     /// <summary>MS_RDONLY.</summary>
     public const ulong ReadOnly = 1;

@@ -14,7 +14,7 @@ namespace Containerd.Shimkit.Runc;
 /// so nothing else may wait for children). A failed invocation throws <see cref="ShimException"/> carrying runc's
 /// own error message, read back from the JSON log, rather than just its exit status.
 /// </summary>
-public sealed class RuncCli
+internal sealed class RuncCli
 {
     /// <summary>The log runc writes in the bundle (the name containerd's runc shim uses too).</summary>
     public const string LogFileName = "log.json";

@@ -10,7 +10,7 @@ namespace Containerd.Shimkit.Runc;
 /// A Linux container run by runc (see <see cref="RuncInstanceFactory"/>). The task pid is the container's init
 /// process, a child of the shim since <c>runc create</c> exited; its exit, collected by the reaper, is the task's.
 /// </summary>
-public sealed class RuncInstance : IInstance, IInstanceResources
+internal sealed class RuncInstance : IInstance, IInstanceResources
 {
     /// <summary>The type URL containerd gives <c>UpdateTaskRequest.resources</c>: the runtime spec's LinuxResources as JSON.</summary>
     public const string LinuxResourcesTypeUrl = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources";

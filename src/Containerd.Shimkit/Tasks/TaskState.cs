@@ -1,7 +1,7 @@
 namespace Containerd.Shimkit.Tasks;
 
 /// <summary>Lifecycle of a task in the shim. Only the transitions <see cref="ShimTask"/> allows are possible.</summary>
-public enum TaskState
+internal enum TaskState
 {
     /// <summary>Created: the process exists but the program has not started.</summary>
     Created,

@@ -7,6 +7,7 @@ using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Win32.SafeHandles;
 using Wasmtime;
+using Wasmtime.Components;
 
 namespace Containerd.Shim.Wasmtime.Shared;
 
@@ -77,12 +78,12 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
 
     /// <summary>Prepares the container; on failure releases what it made, except the stdio handles (the kit's until
     /// this returns).</summary>
-    public static InProcessInstance Create(SharedWasmtimeHost host, InstanceConfig config, RuntimeContext ctx, Module module)
+    public static InProcessInstance Create(SharedWasmtimeHost host, InstanceConfig config, RuntimeContext ctx, CompiledProgram program)
     {
         var instance = new InProcessInstance(host, config, ctx);
         try
         {
-            instance.Prepare(module);
+            instance.Prepare(program);
             return instance;
         }
         catch
@@ -242,7 +243,7 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
         return new Any { TypeUrl = "io.containerd.cgroups.v1.Metrics", Value = ByteString.CopyFrom(metrics.ToArray()) };
     }
 
-    private unsafe void Prepare(Module module)
+    private unsafe void Prepare(CompiledProgram program)
     {
         var wasi = WasiSetup.For(_ctx);
         if (_stdin is not null)
@@ -276,10 +277,15 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
         store.SetWasiConfiguration(wasi);
         store.SetEpochDeadline(1);
         store.SetEpochDeadlineCallback(OnEpochDeadline);
+        if (program.Component is { } component)
+        {
+            PrepareComponent(store, component, program.RunExport!);
+            return;
+        }
         Instance instance;
         try
         {
-            instance = _host.Instantiate(store, module);
+            instance = _host.Instantiate(store, program.Module!);
         }
         catch (WasmtimeException e)
         {
@@ -290,6 +296,37 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
             ?? throw new EntrypointException(EntrypointError.NoSuchFunction, _ctx.Entrypoint.Name,
                 $"\"{_ctx.Entrypoint.Function}\" is not a function without parameters and results");
         _memory = instance.GetMemory("memory");
+    }
+
+    // A command component: wasi:cli/run's run, whose result<_, _> err is exit status 1. WASI 0.2's stdio and polls
+    // are Wasmtime's own, so a kill reaches such a guest through the epoch deadline while it runs wasm code.
+    private void PrepareComponent(Store store, Component component, string runExport)
+    {
+        ComponentInstance instance;
+        try
+        {
+            instance = _host.Instantiate(store, component);
+        }
+        catch (WasmtimeException e)
+        {
+            throw new ShimException(_memoryLimit > 0 && e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase) ? StatusCode.ResourceExhausted : StatusCode.InvalidArgument,
+                $"container {_id}: instantiating {_ctx.Entrypoint.Name}: {e.Message.Split('\n')[0]}", e);
+        }
+        var run = instance.GetFunction(runExport, "run")
+            ?? throw new EntrypointException(EntrypointError.NoSuchFunction, _ctx.Entrypoint.Name,
+                $"{runExport} exports no function named \"run\"");
+        _run = () =>
+        {
+            if (run.Call() is { Kind: ComponentValueKind.Result, IsOk: false })
+            {
+                throw new ComponentExit(1);
+            }
+        };
+    }
+
+    private sealed class ComponentExit(int code) : Exception($"exit {code}")
+    {
+        public int Code { get; } = code;
     }
 
     private static int OutputFd(SafeFileHandle? handle)
@@ -339,12 +376,17 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
         {
             return 128 + signal;
         }
+        if (e is ComponentExit component)
+        {
+            return component.Code;
+        }
         if (e is WasmtimeException { ExitCode: { } exit })
         {
             // proc_exit: the program's chosen status.
             return exit;
         }
-        if (e is TrapException)
+        // A component's trap may surface as a plain Wasmtime error.
+        if (e is TrapException || (e is WasmtimeException && _ctx.Entrypoint.Format == ModuleFormat.Component))
         {
             Report($"wasmtime: {_ctx.Entrypoint.Name}: {e.Message}\n");
             return ExitCodes.Trap;

@@ -93,14 +93,15 @@ public static class TestImages
         await ComponentLock.WaitAsync().ConfigureAwait(false);
         try
         {
-            if (!ComponentsMade)
+            if (!_componentsMade)
             {
                 var psi = new ProcessStartInfo("make")
                 {
                     RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false,
                     WorkingDirectory = RepositoryLayout.RepoRoot,
                 };
-                foreach (var arg in (string[])["--no-print-directory", $"OUT={RepositoryLayout.OutDir}", "components"])
+                string[] makeArgs = ["--no-print-directory", $"OUT={RepositoryLayout.OutDir}", "components"];
+                foreach (var arg in makeArgs)
                 {
                     psi.ArgumentList.Add(arg);
                 }
@@ -113,7 +114,7 @@ public static class TestImages
                     throw new InvalidOperationException(
                         $"make components failed (exit {process.ExitCode}): {await stderr.ConfigureAwait(false)}{await stdout.ConfigureAwait(false)}");
                 }
-                ComponentsMade = true;
+                _componentsMade = true;
             }
         }
         finally
@@ -124,7 +125,7 @@ public static class TestImages
     }
 
     private static readonly SemaphoreSlim ComponentLock = new(1, 1);
-    private static bool ComponentsMade;
+    private static bool _componentsMade;
 
     private static Task<TestImage> Once(string fileStem, Func<Task<ImageDefinition>> define) =>
         Built.GetOrAdd(fileStem, stem => new Lazy<Task<TestImage>>(async () => Build(stem, await define().ConfigureAwait(false)))).Value;

@@ -47,7 +47,7 @@ public sealed class WasmBinaryTests
     {
         var bytes = Component(["wasi:cli/run@0.2.12", "my:pkg/api@1.0.0"], customSectionFirst: true, ascribe: true);
 
-        Assert.Equal(["wasi:cli/run@0.2.12", "my:pkg/api@1.0.0"], WasmBinary.ComponentExports(bytes));
+        Assert.Equal(new[] { "wasi:cli/run@0.2.12", "my:pkg/api@1.0.0" }, WasmBinary.ComponentExports(bytes));
     }
 
     [Fact]

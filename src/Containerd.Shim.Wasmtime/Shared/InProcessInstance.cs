@@ -35,7 +35,7 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
     private SafeFileHandle? _stdin, _stdout, _stderr;
     private int _stdinRead = -1, _stdinWrite = -1;
     private Store? _store;
-    private Action? _run;
+    private Func<int>? _run;
     private Memory? _memory;
     private Thread? _pump;
     private bool _started;
@@ -292,9 +292,14 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
             throw new ShimException(_memoryLimit > 0 && e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase) ? StatusCode.ResourceExhausted : StatusCode.InvalidArgument,
                 $"container {_id}: instantiating {_ctx.Entrypoint.Name}: {e.Message.Split('\n')[0]}", e);
         }
-        _run = instance.GetAction(_ctx.Entrypoint.Function)
+        var start = instance.GetAction(_ctx.Entrypoint.Function)
             ?? throw new EntrypointException(EntrypointError.NoSuchFunction, _ctx.Entrypoint.Name,
                 $"\"{_ctx.Entrypoint.Function}\" is not a function without parameters and results");
+        _run = () =>
+        {
+            start();
+            return 0;
+        };
         _memory = instance.GetMemory("memory");
     }
 
@@ -315,18 +320,7 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
         var run = instance.GetFunction(runExport, "run")
             ?? throw new EntrypointException(EntrypointError.NoSuchFunction, _ctx.Entrypoint.Name,
                 $"{runExport} exports no function named \"run\"");
-        _run = () =>
-        {
-            if (run.Call() is { Kind: ComponentValueKind.Result, IsOk: false })
-            {
-                throw new ComponentExit(1);
-            }
-        };
-    }
-
-    private sealed class ComponentExit(int code) : Exception($"exit {code}")
-    {
-        public int Code { get; } = code;
+        _run = () => run.Call() is { Kind: ComponentValueKind.Result, IsOk: false } ? 1 : 0;
     }
 
     private static int OutputFd(SafeFileHandle? handle)
@@ -360,8 +354,7 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
         int code;
         try
         {
-            _run!();
-            code = 0;
+            code = _run!();
         }
         catch (Exception e)
         {
@@ -375,10 +368,6 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
         if (Volatile.Read(ref _killSignal) is var signal and > 0)
         {
             return 128 + signal;
-        }
-        if (e is ComponentExit component)
-        {
-            return component.Code;
         }
         if (e is WasmtimeException { ExitCode: { } exit })
         {

@@ -96,15 +96,15 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
             {
                 throw new EntrypointException(EntrypointError.InvalidModule, ctx.Entrypoint.Name, $"invalid component: {e.Message}", e);
             }
-            var (kind, export) = ComponentWorld.Classify(ctx.Entrypoint.Name, exports);
+            var (kind, exportName) = ComponentWorld.Classify(ctx.Entrypoint.Name, exports);
             if (kind == ComponentKind.HttpProxy)
             {
                 // The seam for wasi:http/proxy components, as in WasmtimeEngine.
                 throw new EntrypointException(EntrypointError.NoSuchFunction, ctx.Entrypoint.Name,
-                    $"exports {export}: wasi:http components are not supported yet");
+                    $"exports {exportName}: wasi:http components are not supported yet");
             }
             var component = LoadComponent(ctx.Entrypoint, bytes);
-            return Task.FromResult<IInstance>(InProcessInstance.Create(this, config, ctx, new CompiledProgram(null, component, export)));
+            return Task.FromResult<IInstance>(InProcessInstance.Create(this, config, ctx, new CompiledProgram(null, component, exportName)));
         }
         var module = Load(ctx.Entrypoint);
         var export = module.Exports.FirstOrDefault(e => e.Name == ctx.Entrypoint.Function);

@@ -39,7 +39,17 @@ public sealed class SharedModeComponentTests(SharedModeFixture fx)
     {
         await ImportAsync();
 
-        var result = await fx.RunAsync(Image, NewId("neither"), ["/neither.wasm"], timeout: RunTimeout);
+        var id = NewId("neither");
+        ProcessResult result;
+        try
+        {
+            result = await fx.RunAsync(Image, id, ["/neither.wasm"], timeout: RunTimeout);
+        }
+        finally
+        {
+            // ctr run leaves the container record when task creation fails.
+            await fx.Containerd.CtrAsync("containers", "delete", id);
+        }
 
         Assert.NotEqual(0, result.ExitCode);
         Assert.Contains("it exports: runwasi-dotnet:neither/api@0.1.0, answer", result.Stderr);

@@ -79,10 +79,10 @@ $(addprefix $(OUT)/bin/,$(SHARED_BINS)): $(OUT)/bin/%: $(SHIM_SOURCES)
 	@touch $@
 
 # WASI 0.2 test components (tools/components): a wasi:cli/command written in JavaScript (componentize-js embeds a JS
-# engine, so it is ~12 MB and compiles for seconds) and a component that is neither a command nor an HTTP proxy,
-# written in component text and assembled by jco. The npm toolchain is pinned by tools/components/package-lock.json.
+# engine, so it is ~12 MB and compiles for seconds), a component that is neither a command nor an HTTP proxy and a
+# command that imports an interface no host has, both written in component text and assembled by jco. The npm toolchain is pinned by tools/components/package-lock.json.
 COMPONENTS_DIR := $(OUT)/components
-COMPONENTS := $(COMPONENTS_DIR)/hello.wasm $(COMPONENTS_DIR)/neither.wasm
+COMPONENTS := $(COMPONENTS_DIR)/hello.wasm $(COMPONENTS_DIR)/neither.wasm $(COMPONENTS_DIR)/unlinkable.wasm
 COMPONENT_TOOLS := tools/components/node_modules/.installed
 # The hello component as a plain image (the component at /hello.wasm in the rootfs) and as a wasm-layer image.
 COMPONENT_IMAGE := $(OUT)/images/hello-component.tar
@@ -100,9 +100,11 @@ $(COMPONENTS_DIR)/hello.wasm: tools/components/hello/hello.js tools/components/h
 	@mkdir -p $(dir $@)
 	node tools/components/build.mjs tools/components/hello/hello.js tools/components/hello/wit/world.wit $@
 
-$(COMPONENTS_DIR)/neither.wasm: tools/components/neither/neither.wat $(COMPONENT_TOOLS)
+$(COMPONENTS_DIR)/neither.wasm: tools/components/neither/neither.wat
+$(COMPONENTS_DIR)/unlinkable.wasm: tools/components/unlinkable/unlinkable.wat
+$(COMPONENTS_DIR)/neither.wasm $(COMPONENTS_DIR)/unlinkable.wasm: $(COMPONENT_TOOLS)
 	@mkdir -p $(dir $@)
-	node tools/components/node_modules/@bytecodealliance/jco/dist/jco.js parse $< -o $@.tmp && mv $@.tmp $@
+	node tools/components/node_modules/@bytecodealliance/jco/dist/jco.js parse $(filter %.wat,$^) -o $@.tmp && mv $@.tmp $@
 
 test-image: $(TEST_IMAGE) $(COMPONENT_IMAGES)
 

@@ -55,6 +55,7 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IDisposable
             }
             _runExport = export;
             _component = Load(_engine, entrypoint, bytes).Component;
+            CheckLinks(entrypoint, _component!);
             return;
         }
         _module = Load(_engine, entrypoint, bytes).Module;
@@ -118,6 +119,26 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IDisposable
         {
             Console.Error.WriteLine($"{Name}: {entrypoint.Name}: {e.Message}");
             return ExitCodes.Trap;
+        }
+    }
+
+    // A component whose imports the WASI 0.2 linker cannot satisfy fails Create, as a module without its export does:
+    // a trial instantiation in a store with no WASI context of its own (component instantiation runs no guest code
+    // but core start functions, which componentize-js and wit-component output does not have), thrown away.
+    private void CheckLinks(Entrypoint entrypoint, Component component)
+    {
+        using var linker = new ComponentLinker(_engine!);
+        linker.AddWasiPreview2();
+        using var store = new Store(_engine!);
+        store.SetWasiConfiguration(new WasiConfiguration());
+        try
+        {
+            linker.Instantiate(store, component);
+        }
+        catch (WasmtimeException e) when (e.ExitCode is null)
+        {
+            throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name,
+                $"component cannot be linked with WASI 0.2: {FirstLine(e.Message)}", e);
         }
     }
 

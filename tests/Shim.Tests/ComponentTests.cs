@@ -104,6 +104,37 @@ public sealed class ComponentTests(PrecompileFixture fx, ITestOutputHelper outpu
     }
 
     [Fact]
+    public async Task Command_component_with_an_import_no_host_has_fails_create()
+    {
+        var unlinkable = await TestImages.EnsureComponentAsync("unlinkable");
+        var image = TestImages.Build("component-unlinkable", new ImageDefinition
+        {
+            Name = "localhost/runwasi-dotnet/component-unlinkable:latest",
+            Platform = Platform.LinuxAmd64,
+            Config = new ImageConfig { Entrypoint = ["/unlinkable.wasm"] },
+            Layers = [new FilesystemLayer([LayerEntry.File("unlinkable.wasm", unlinkable, Modes.Executable)])],
+        });
+        await fx.Containerd.ImportAsync(image.TarPath);
+        var id = WasmShimFixture.NewId("unlinkable");
+
+        ProcessResult result, tasks;
+        try
+        {
+            result = await fx.Containerd.CtrAsync(["run", "--rm", "--runtime", WasmShimFixture.Runtime, image.Name, id, "/unlinkable.wasm"], RunTimeout);
+            tasks = await fx.Containerd.CtrAsync("tasks", "ls");
+        }
+        finally
+        {
+            await fx.Containerd.CtrAsync("containers", "delete", id);
+        }
+
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("component cannot be linked with WASI 0.2", result.Stderr);
+        Assert.Contains("runwasi-dotnet:missing/host@0.1.0", result.Stderr);
+        Assert.DoesNotContain(id, tasks.Stdout);
+    }
+
+    [Fact]
     [Trait("Tier", "Smoke")]
     public async Task Command_component_from_a_wasm_layer_runs_and_compiles_once_into_the_content_store()
     {

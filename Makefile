@@ -78,11 +78,47 @@ $(addprefix $(OUT)/bin/,$(SHARED_BINS)): $(OUT)/bin/%: $(SHIM_SOURCES)
 	install -m 0755 $(OUT)/publish/$*/$* $(OUT)/bin/
 	@touch $@
 
-test-image: $(TEST_IMAGE)
+# WASI 0.2 test components (tools/components): a wasi:cli/command written in JavaScript (componentize-js embeds a JS
+# engine, so it is ~12 MB and compiles for seconds), a component that is neither a command nor an HTTP proxy and a
+# command that imports an interface no host has, both written in component text and assembled by jco. The npm toolchain is pinned by tools/components/package-lock.json.
+COMPONENTS_DIR := $(OUT)/components
+COMPONENTS := $(COMPONENTS_DIR)/hello.wasm $(COMPONENTS_DIR)/neither.wasm $(COMPONENTS_DIR)/unlinkable.wasm
+COMPONENT_TOOLS := tools/components/node_modules/.installed
+# The hello component as a plain image (the component at /hello.wasm in the rootfs) and as a wasm-layer image.
+COMPONENT_IMAGE := $(OUT)/images/hello-component.tar
+COMPONENT_OCI_IMAGE := $(OUT)/images/hello-component-oci.tar
+COMPONENT_IMAGES := $(COMPONENT_IMAGE) $(COMPONENT_OCI_IMAGE)
+.PHONY: components
+
+components: $(COMPONENTS)
+
+$(COMPONENT_TOOLS): tools/components/package.json tools/components/package-lock.json
+	cd tools/components && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(COMPONENTS_DIR)/hello.wasm: tools/components/hello/hello.js tools/components/hello/wit/world.wit tools/components/build.mjs $(COMPONENT_TOOLS)
+	@mkdir -p $(dir $@)
+	node tools/components/build.mjs tools/components/hello/hello.js tools/components/hello/wit/world.wit $@
+
+$(COMPONENTS_DIR)/neither.wasm: tools/components/neither/neither.wat
+$(COMPONENTS_DIR)/unlinkable.wasm: tools/components/unlinkable/unlinkable.wat
+$(COMPONENTS_DIR)/neither.wasm $(COMPONENTS_DIR)/unlinkable.wasm: $(COMPONENT_TOOLS)
+	@mkdir -p $(dir $@)
+	node tools/components/node_modules/@bytecodealliance/jco/dist/jco.js parse $(filter %.wat,$^) -o $@.tmp && mv $@.tmp $@
+
+test-image: $(TEST_IMAGE) $(COMPONENT_IMAGES)
 
 $(TEST_IMAGE): $(DEMO_WASM)
 	@mkdir -p $(dir $@)
 	$(DOTNET) run --project tools/ImageBuilder -c $(CONFIGURATION) -v:q -- demo --wasm $(DEMO_WASM) --output $@
+
+$(COMPONENT_IMAGE): $(COMPONENTS_DIR)/hello.wasm
+	@mkdir -p $(dir $@)
+	$(DOTNET) run --project tools/ImageBuilder -c $(CONFIGURATION) -v:q -- component --wasm $< --output $@
+
+$(COMPONENT_OCI_IMAGE): $(COMPONENTS_DIR)/hello.wasm
+	@mkdir -p $(dir $@)
+	$(DOTNET) run --project tools/ImageBuilder -c $(CONFIGURATION) -v:q -- component-oci --wasm $< --output $@
 
 load: $(TEST_IMAGE)
 	$(CTR) --address $(CONTAINERD_ADDRESS) image import $(TEST_IMAGE)
@@ -125,7 +161,7 @@ uninstall:
 	for f in $(SHIM_FILES); do rm -f $(DESTDIR)$(PREFIX)/bin/$$f; done
 
 # `make test`: unit tests, the full integration suite on FULL_VERSIONS, the smoke tier on SMOKE_VERSIONS.
-test: build test-image containerd test-unit test-full test-smoke test-newcomer test-samples
+test: build components test-image containerd test-unit test-full test-smoke test-newcomer test-samples
 
 TEST_ENV = OUT=$(OUT) SHIM_BIN_DIR=$(TEST_PREFIX)/bin
 # -m:1: one test project at a time; in parallel, their private containerds compete for 2 cores and time out.

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build and tests need. None of them starts a service.
 set -euo pipefail
-# fonts-dejavu-core: the text of the benchmark charts (bench/Charts).
-pkgs=(runc clang lld wasi-libc libclang-rt-14-dev-wasm32 wabt busybox-static gcc libc6-dev containernetworking-plugins iproute2 fonts-dejavu-core)
+# fonts-dejavu-core: the text of the benchmark charts (bench/Charts). nodejs, npm: the toolchain that builds the
+# WASI 0.2 test components (tools/components, pinned npm packages).
+pkgs=(runc clang lld wasi-libc libclang-rt-14-dev-wasm32 wabt busybox-static gcc libc6-dev containernetworking-plugins iproute2 fonts-dejavu-core nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -4,12 +4,10 @@ namespace Containerd.Shim.Wasm;
 /// Finds the program a container runs, by runwasi's rules: <c>args[0]</c> is <c>path[#function]</c>; a path with a
 /// slash is taken as is (relative to the cwd if not absolute), a bare name is looked up in the spec's <c>PATH</c>
 /// and then in the cwd; everything is resolved inside the rootfs (<see cref="RootfsPath"/>). The file must start
-/// with the wasm magic or be <c>.wat</c> text.
+/// with the wasm magic (a core module or a component, told apart by the header) or be <c>.wat</c> text.
 /// </summary>
 public static class EntrypointResolver
 {
-    private static ReadOnlySpan<byte> WasmMagic => "\0asm"u8;
-
     /// <summary>Resolves the entrypoint of a container; throws <see cref="EntrypointException"/> with the path and
     /// the reason when there is nothing runnable.</summary>
     public static Entrypoint Resolve(string rootfs, IReadOnlyList<string> args, IReadOnlyList<string> env, string cwd)
@@ -111,7 +109,7 @@ public static class EntrypointResolver
 
     private static ModuleFormat Detect(string name, string hostPath)
     {
-        Span<byte> head = stackalloc byte[4];
+        Span<byte> head = stackalloc byte[WasmBinary.HeaderLength];
         int read;
         try
         {
@@ -122,9 +120,9 @@ public static class EntrypointResolver
         {
             throw new EntrypointException(EntrypointError.NotFound, name, $"cannot read: {e.Message}", e);
         }
-        if (read == 4 && head.SequenceEqual(WasmMagic))
+        if (WasmBinary.FormatOf(head[..read]) is { } format)
         {
-            return ModuleFormat.Binary;
+            return format;
         }
         if (name.EndsWith(".wat", StringComparison.Ordinal))
         {

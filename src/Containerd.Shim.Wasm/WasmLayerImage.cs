@@ -125,9 +125,8 @@ public static class WasmLayerImage
             Name = name,
             Function = function,
             Bytes = bytes,
-            Format = bytes.AsSpan().StartsWith("\0asm"u8) || !name.EndsWith(".wat", StringComparison.Ordinal)
-                ? ModuleFormat.Binary
-                : ModuleFormat.Text,
+            // The component layer media type is used for core modules too, so the header decides.
+            Format = WasmBinary.FormatOf(bytes) ?? (name.EndsWith(".wat", StringComparison.Ordinal) ? ModuleFormat.Text : ModuleFormat.Binary),
             Cache = client.SocketPath is { } address
                 ? new ContentStoreModuleCache(address, client.Namespace, image, target, layer.Digest, IndexOf(layers, layer))
                 : null,

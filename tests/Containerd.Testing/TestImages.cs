@@ -84,6 +84,49 @@ public static class TestImages
         "gcc",
         source => ["-static", "-O2", "-s", "-Wall", "-Werror", "-o", PauseBinaryPath, source]);
 
+    /// <summary>The WASI 0.2 test component <paramref name="name"/> (<c>hello</c> or <c>neither</c>) under
+    /// &lt;out&gt;/components/, built from tools/components by <c>make components</c> (incremental: nothing happens when
+    /// it is up to date; the first build installs the npm toolchain and takes minutes).</summary>
+    public static async Task<string> EnsureComponentAsync(string name)
+    {
+        var output = Path.Combine(RepositoryLayout.OutDir, "components", name + ".wasm");
+        await ComponentLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (!_componentsMade)
+            {
+                var psi = new ProcessStartInfo("make")
+                {
+                    RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false,
+                    WorkingDirectory = RepositoryLayout.RepoRoot,
+                };
+                string[] makeArgs = ["--no-print-directory", $"OUT={RepositoryLayout.OutDir}", "components"];
+                foreach (var arg in makeArgs)
+                {
+                    psi.ArgumentList.Add(arg);
+                }
+                using var process = Process.Start(psi) ?? throw new InvalidOperationException("cannot start make");
+                var stderr = process.StandardError.ReadToEndAsync();
+                var stdout = process.StandardOutput.ReadToEndAsync();
+                await process.WaitForExitAsync().ConfigureAwait(false);
+                if (process.ExitCode != 0)
+                {
+                    throw new InvalidOperationException(
+                        $"make components failed (exit {process.ExitCode}): {await stderr.ConfigureAwait(false)}{await stdout.ConfigureAwait(false)}");
+                }
+                _componentsMade = true;
+            }
+        }
+        finally
+        {
+            ComponentLock.Release();
+        }
+        return File.Exists(output) ? output : throw new InvalidOperationException($"make components built no {output}");
+    }
+
+    private static readonly SemaphoreSlim ComponentLock = new(1, 1);
+    private static bool _componentsMade;
+
     private static Task<TestImage> Once(string fileStem, Func<Task<ImageDefinition>> define) =>
         Built.GetOrAdd(fileStem, stem => new Lazy<Task<TestImage>>(async () => Build(stem, await define().ConfigureAwait(false)))).Value;
 

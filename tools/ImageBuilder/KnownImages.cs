@@ -12,6 +12,12 @@ public static class KnownImages
     /// <summary>The CNCF wasm artifact form of the demo.</summary>
     public const string DemoArtifactName = "ghcr.io/containerd/runwasi/wasi-demo-oci-artifact:latest";
 
+    /// <summary>The hello-world WASI 0.2 command component (tools/components/hello) as a plain image.</summary>
+    public const string ComponentName = "localhost/runwasi-dotnet/hello-component:latest";
+
+    /// <summary>The hello component as a wasm-layer image.</summary>
+    public const string ComponentWasmLayerName = "localhost/runwasi-dotnet/hello-component-oci:latest";
+
     /// <summary>The busybox image built from Debian's busybox-static.</summary>
     public const string BusyboxName = "docker.io/library/busybox:latest";
 
@@ -58,6 +64,25 @@ public static class KnownImages
             },
             Layers = [layer],
         };
+    }
+
+    /// <summary>
+    /// A component in a plain linux/amd64 image, at /hello.wasm, as its entrypoint; the shim tells it from a core module
+    /// by its header.
+    /// </summary>
+    public static ImageDefinition Component(string wasmPath, string name = ComponentName) => new()
+    {
+        Name = name,
+        Platform = Platform.LinuxAmd64,
+        Config = new ImageConfig { Entrypoint = ["/hello.wasm"] },
+        Layers = [new FilesystemLayer([LayerEntry.File("hello.wasm", wasmPath, Modes.Executable)])],
+    };
+
+    /// <summary>A component as a wasm-layer image: like <see cref="WasmLayer"/>, with platform wasip2/wasm.</summary>
+    public static ImageDefinition ComponentWasmLayer(string wasmPath, string name = ComponentWasmLayerName)
+    {
+        var image = WasmLayer(wasmPath, name);
+        return new ImageDefinition { Name = image.Name, Platform = Platform.Wasip2, Config = image.Config, Layers = image.Layers };
     }
 
     /// <summary>The CNCF wasm artifact form: config <see cref="MediaTypes.WasmArtifactConfig"/>, one <see cref="MediaTypes.WasmArtifactLayer"/> layer.</summary>

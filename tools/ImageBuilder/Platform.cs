@@ -11,6 +11,9 @@ public sealed record Platform(string Os, string Architecture)
     /// <summary>wasip1/wasm, the platform of wasm-layer images and artifacts.</summary>
     public static Platform Wasip1 { get; } = new("wasip1", "wasm");
 
+    /// <summary>wasip2/wasm, the platform of wasm-layer images of WASI 0.2 components.</summary>
+    public static Platform Wasip2 { get; } = new("wasip2", "wasm");
+
     /// <summary>Parses <c>os/arch</c>.</summary>
     /// <exception cref="FormatException">The text is not <c>os/arch</c>.</exception>
     public static Platform Parse(string text)

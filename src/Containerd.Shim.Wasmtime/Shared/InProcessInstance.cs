@@ -7,6 +7,7 @@ using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Win32.SafeHandles;
 using Wasmtime;
+using Wasmtime.Components;
 
 namespace Containerd.Shim.Wasmtime.Shared;
 
@@ -47,7 +48,7 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
     private SafeFileHandle? _stdin, _stdout, _stderr;
     private int _stdinRead = -1, _stdinWrite = -1;
     private Store? _store;
-    private Action? _run;
+    private Func<int>? _run;
     private Memory? _memory;
     private Thread? _pump;
     private bool _started;
@@ -92,12 +93,12 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
 
     /// <summary>Prepares the container; on failure releases what it made, except the stdio handles (the kit's until
     /// this returns).</summary>
-    public static InProcessInstance Create(SharedWasmtimeHost host, InstanceConfig config, RuntimeContext ctx, Module module)
+    public static InProcessInstance Create(SharedWasmtimeHost host, InstanceConfig config, RuntimeContext ctx, CompiledProgram program)
     {
         var instance = new InProcessInstance(host, config, ctx);
         try
         {
-            instance.Prepare(module);
+            instance.Prepare(program);
             return instance;
         }
         catch
@@ -341,7 +342,7 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
         ThrowIfKilled();
     }
 
-    private unsafe void Prepare(Module module)
+    private unsafe void Prepare(CompiledProgram program)
     {
         var wasi = WasiSetup.For(_ctx);
         if (_stdin is not null)
@@ -375,20 +376,50 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
         store.SetWasiConfiguration(wasi);
         store.SetEpochDeadline(1);
         store.SetEpochDeadlineCallback(OnEpochDeadline);
+        if (program.Component is { } component)
+        {
+            PrepareComponent(store, component, program.RunExport!);
+            return;
+        }
         Instance instance;
         try
         {
-            instance = _host.Instantiate(store, module);
+            instance = _host.Instantiate(store, program.Module!);
         }
         catch (WasmtimeException e)
         {
             throw new ShimException(_memoryLimit > 0 && e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase) ? StatusCode.ResourceExhausted : StatusCode.InvalidArgument,
                 $"container {_id}: instantiating {_ctx.Entrypoint.Name}: {e.Message.Split('\n')[0]}", e);
         }
-        _run = instance.GetAction(_ctx.Entrypoint.Function)
+        var start = instance.GetAction(_ctx.Entrypoint.Function)
             ?? throw new EntrypointException(EntrypointError.NoSuchFunction, _ctx.Entrypoint.Name,
                 $"\"{_ctx.Entrypoint.Function}\" is not a function without parameters and results");
+        _run = () =>
+        {
+            start();
+            return 0;
+        };
         _memory = instance.GetMemory("memory");
+    }
+
+    // A command component: wasi:cli/run's run, whose result<_, _> err is exit status 1. WASI 0.2's stdio and polls
+    // are Wasmtime's own, so a kill reaches such a guest through the epoch deadline while it runs wasm code.
+    private void PrepareComponent(Store store, Component component, string runExport)
+    {
+        ComponentInstance instance;
+        try
+        {
+            instance = _host.Instantiate(store, component);
+        }
+        catch (WasmtimeException e)
+        {
+            throw new ShimException(_memoryLimit > 0 && e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase) ? StatusCode.ResourceExhausted : StatusCode.InvalidArgument,
+                $"container {_id}: instantiating {_ctx.Entrypoint.Name}: {e.Message.Split('\n')[0]}", e);
+        }
+        var run = instance.GetFunction(runExport, "run")
+            ?? throw new EntrypointException(EntrypointError.NoSuchFunction, _ctx.Entrypoint.Name,
+                $"{runExport} exports no function named \"run\"");
+        _run = () => run.Call() is { Kind: ComponentValueKind.Result, IsOk: false } ? 1 : 0;
     }
 
     private static int OutputFd(SafeFileHandle? handle)
@@ -432,10 +463,13 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
         int code;
         try
         {
-            _run!();
+            code = _run!();
             // A kill that ended a host call (EOF on stdin) can let the guest return before its next epoch check:
             // the task still ends as killed.
-            code = Volatile.Read(ref _killSignal) is var signal and > 0 ? 128 + signal : 0;
+            if (Volatile.Read(ref _killSignal) is var signal and > 0)
+            {
+                code = 128 + signal;
+            }
         }
         catch (Exception e)
         {
@@ -456,7 +490,8 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
             // proc_exit: the program's chosen status.
             return exit;
         }
-        if (e is TrapException)
+        // A component's trap may surface as a plain Wasmtime error.
+        if (e is TrapException || (e is WasmtimeException && _ctx.Entrypoint.Format == ModuleFormat.Component))
         {
             Report($"wasmtime: {_ctx.Entrypoint.Name}: {e.Message}\n");
             return ExitCodes.Trap;

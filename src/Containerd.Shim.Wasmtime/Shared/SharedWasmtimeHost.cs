@@ -4,13 +4,14 @@ using Containerd.Shim.Wasm;
 using Containerd.Shim.Wasm.Shared;
 using Containerd.Shimkit;
 using Wasmtime;
+using Wasmtime.Components;
 
 namespace Containerd.Shim.Wasmtime.Shared;
 
 /// <summary>
 /// The in-process instance factory of the shared-mode daemon: one Wasmtime <see cref="Engine"/> for every container
-/// of every sandbox, compiled modules kept in memory by digest (a second container of the same module compiles
-/// nothing), and each container an <see cref="InProcessInstance"/> on a thread of its own.
+/// of every sandbox, compiled modules and components kept in memory by digest (a second container of the same program
+/// compiles nothing), and each container an <see cref="InProcessInstance"/> on a thread of its own.
 /// </summary>
 /// <remarks>
 /// The engine has epoch interruption on (kills reach a guest spinning in wasm code) and copy-on-write memory
@@ -26,6 +27,8 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
     public const string PoolMemoryVariable = "CONTAINERD_WASMTIMED_POOL_MEMORY_MIB";
 
     private readonly ConcurrentDictionary<string, Lazy<Module>> _modules = new();
+    private readonly ConcurrentDictionary<string, Lazy<Component>> _components = new();
+    private readonly Lazy<ComponentLinker> _componentLinker;
     private readonly Timer _ticker;
     private readonly Lock _linkerGate = new();
     private long _compilations;
@@ -46,6 +49,13 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
         // A steady epoch tick bounds how long a kill can go unnoticed by a guest that entered wasm code just after
         // the kill's own tick; every tick costs each running guest one deadline callback.
         _ticker = new Timer(_ => Engine.IncrementEpoch(), null, TickInterval, TickInterval);
+        // Made on the first component: a daemon that only ever runs modules never builds the WASI 0.2 definitions.
+        _componentLinker = new Lazy<ComponentLinker>(() =>
+        {
+            var linker = new ComponentLinker(Engine);
+            linker.AddWasiPreview2();
+            return linker;
+        });
     }
 
     /// <summary>How often the epoch advances.</summary>
@@ -63,7 +73,7 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
     public long Compilations => Interlocked.Read(ref _compilations);
 
     /// <inheritdoc/>
-    public int CachedModules => _modules.Count(m => m.Value.IsValueCreated);
+    public int CachedModules => _modules.Count(m => m.Value.IsValueCreated) + _components.Count(c => c.Value.IsValueCreated);
 
     /// <inheritdoc/>
     public int RunningInstances => Volatile.Read(ref _running);
@@ -74,6 +84,28 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
         ArgumentNullException.ThrowIfNull(config);
         var image = new ImageModuleSource(config.Id, config.Namespace, config.ContainerdAddress);
         var ctx = RuntimeContext.FromSpec(config.Id, config.Rootfs, config.Spec, image.Resolve);
+        if (ctx.Entrypoint.Format == ModuleFormat.Component)
+        {
+            var bytes = ReadBytes(ctx.Entrypoint);
+            IReadOnlyList<string> exports;
+            try
+            {
+                exports = WasmBinary.ComponentExports(bytes);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new EntrypointException(EntrypointError.InvalidModule, ctx.Entrypoint.Name, $"invalid component: {e.Message}", e);
+            }
+            var (kind, exportName) = ComponentWorld.Classify(ctx.Entrypoint.Name, exports);
+            if (kind == ComponentKind.HttpProxy)
+            {
+                // The seam for wasi:http/proxy components, as in WasmtimeEngine.
+                throw new EntrypointException(EntrypointError.NoSuchFunction, ctx.Entrypoint.Name,
+                    $"exports {exportName}: wasi:http components are not supported yet");
+            }
+            var component = LoadComponent(ctx.Entrypoint, bytes);
+            return Task.FromResult<IInstance>(InProcessInstance.Create(this, config, ctx, new CompiledProgram(null, component, exportName)));
+        }
         var module = Load(ctx.Entrypoint);
         var export = module.Exports.FirstOrDefault(e => e.Name == ctx.Entrypoint.Function);
         if (export is not FunctionExport)
@@ -81,7 +113,7 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
             throw new EntrypointException(EntrypointError.NoSuchFunction, ctx.Entrypoint.Name,
                 $"module does not export a function named \"{ctx.Entrypoint.Function}\"");
         }
-        return Task.FromResult<IInstance>(InProcessInstance.Create(this, config, ctx, module));
+        return Task.FromResult<IInstance>(InProcessInstance.Create(this, config, ctx, new CompiledProgram(module, null, null)));
     }
 
     /// <summary>Stops the epoch ticker and releases the modules and the engine.</summary>
@@ -89,6 +121,14 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
     {
         _ticker.Dispose();
         Linker.Dispose();
+        if (_componentLinker.IsValueCreated)
+        {
+            _componentLinker.Value.Dispose();
+        }
+        foreach (var component in _components.Values.Where(c => c.IsValueCreated))
+        {
+            component.Value.Dispose();
+        }
         foreach (var module in _modules.Values.Where(m => m.IsValueCreated))
         {
             module.Value.Dispose();
@@ -110,25 +150,55 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
         }
     }
 
-    private Module Load(Entrypoint entrypoint)
+    internal ComponentInstance Instantiate(Store store, Component component)
     {
-        byte[] bytes;
+        lock (_linkerGate)
+        {
+            return _componentLinker.Value.Instantiate(store, component);
+        }
+    }
+
+    private static byte[] ReadBytes(Entrypoint entrypoint)
+    {
         if (entrypoint.Bytes is { } inMemory)
         {
-            bytes = inMemory.ToArray();
+            return inMemory.ToArray();
         }
-        else
+        var path = entrypoint.Path ?? throw new EntrypointException(EntrypointError.Missing, entrypoint.Name, "no module file or bytes");
+        try
         {
-            var path = entrypoint.Path ?? throw new EntrypointException(EntrypointError.Missing, entrypoint.Name, "no module file or bytes");
-            try
-            {
-                bytes = File.ReadAllBytes(path);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new EntrypointException(EntrypointError.NotFound, entrypoint.Name, $"cannot read the module: {e.Message}", e);
-            }
+            return File.ReadAllBytes(path);
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new EntrypointException(EntrypointError.NotFound, entrypoint.Name, $"cannot read the module: {e.Message}", e);
+        }
+    }
+
+    private Component LoadComponent(Entrypoint entrypoint, byte[] bytes)
+    {
+        var key = "component:" + Convert.ToHexStringLower(SHA256.HashData(bytes));
+        var lazy = _components.GetOrAdd(key, _ => new Lazy<Component>(() =>
+        {
+            Interlocked.Increment(ref _compilations);
+            var component = Component.FromBytes(Engine, bytes);
+            ShimLog.Debug($"compiled component {entrypoint.Name} ({bytes.Length} bytes)");
+            return component;
+        }, LazyThreadSafetyMode.ExecutionAndPublication));
+        try
+        {
+            return lazy.Value;
+        }
+        catch (WasmtimeException e)
+        {
+            _components.TryRemove(new KeyValuePair<string, Lazy<Component>>(key, lazy));
+            throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name, $"invalid component: {FirstLine(e.Message)}", e);
+        }
+    }
+
+    private Module Load(Entrypoint entrypoint)
+    {
+        var bytes = ReadBytes(entrypoint);
         var key = (entrypoint.Format == ModuleFormat.Text ? "wat:" : "wasm:") + Convert.ToHexStringLower(SHA256.HashData(bytes));
         var lazy = _modules.GetOrAdd(key, _ => new Lazy<Module>(() => Compile(entrypoint, bytes), LazyThreadSafetyMode.ExecutionAndPublication));
         try
@@ -191,3 +261,6 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
         return string.Join(": ", lines.Where(l => l != "Caused by:" && !l.StartsWith("0:", StringComparison.Ordinal)));
     }
 }
+
+/// <summary>What a container of the daemon runs: a core module, or a command component and its wasi:cli/run export.</summary>
+internal sealed record CompiledProgram(Module? Module, Component? Component, string? RunExport);

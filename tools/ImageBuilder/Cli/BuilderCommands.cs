@@ -15,6 +15,10 @@ internal static class BuilderCommands
             "--wasm", "the wasm module", null, KnownImages.DemoWasmLayerName, KnownImages.WasmLayer));
         root.Subcommands.Add(Known("demo-artifact", "The demo as a CNCF wasm OCI artifact.",
             "--wasm", "the wasm module", null, KnownImages.DemoArtifactName, KnownImages.WasmArtifact));
+        root.Subcommands.Add(Known("component", "A WASI 0.2 component in a linux/amd64 image, at /hello.wasm.",
+            "--wasm", "the component", null, KnownImages.ComponentName, KnownImages.Component));
+        root.Subcommands.Add(Known("component-oci", "A WASI 0.2 component as a wasm-layer image (wasip2/wasm, wasm component layer).",
+            "--wasm", "the component", null, KnownImages.ComponentWasmLayerName, KnownImages.ComponentWasmLayer));
         root.Subcommands.Add(Known("busybox", "A busybox image from a static busybox binary.",
             "--busybox", "a statically linked busybox", "/bin/busybox", KnownImages.BusyboxName, KnownImages.Busybox));
         root.Subcommands.Add(Known("pause", "A pause image from a static pause binary (tools/pause/pause.c).",

@@ -16,6 +16,7 @@ public static class ShimMain
         {
             return exit;
         }
+        ShimTrace.Mark($"main {(flags.Action.Length == 0 ? "serve" : flags.Action)}");
         try
         {
             return flags.Action switch
@@ -113,7 +114,9 @@ public static class ShimMain
             Console.Out.Write(InfoText(info));
             return 0;
         }
-        ShimLog.Configure(Console.Error, flags.Debug);
+        // containerd reads `start`'s stdout and stderr as one stream (CombinedOutput) and takes all of it for the
+        // address, so `start` under a debug-level containerd must not write debug lines there.
+        ShimLog.Configure(Console.Error, flags.Debug && flags.Action != "start");
         return null;
     }
 

@@ -8,7 +8,11 @@
 # Next to the wall time it measures the CPU time of each run, every process included (ctr, containerd, the shims,
 # runc, the instance or container process): containerd and ctr run in a cpuacct cgroup of their own and every
 # container's cgroup (ctr run --cgroup) is made below it, so cpuacct.usage counts them all, and a loaded machine
-# (other users' load shows in the wall time) barely moves it.
+# (other users' load shows in the wall time) barely moves it. The CPU time is split four ways: ctr (bash's `time`),
+# containerd's own (its utime+stime), the shim invocations containerd waits for (cutime+cstime: `start` and `delete`,
+# and runc's shim's own children) and the rest: the long-lived shim servers (they are re-parented away from
+# containerd) with runc, the container and instance processes they reap. containerd's figures come in clock ticks
+# (10 ms), so only their means over many rounds mean anything.
 #
 #   bench/warm-start/run.sh [rounds]     (default 20; CONTAINERD_VERSION=1.7|2, default 1.7: 1.6.20 cannot import
 #                                         wasm-layer images; COLD=0 leaves the cold series out)
@@ -52,6 +56,7 @@ trap 'stop_containerd; cleanup_acct; rm -rf "$cache"' EXIT
 echo "$containerd_pid" >"$acct/cgroup.procs"
 ctr_ images import --all-platforms "$images/demo-oci.tar" >/dev/null
 
+TIMEFORMAT='%3U %3S' # bash's `time` of ctr: user and system seconds
 time_run() { # time_run ID ARGS...: prints "wall_ms cpu_ms" of one `ctr run --rm ARGS[..image] ID ARGS[image..]`
   local id="$1"; shift
   local start end cpu0 cpu1 i
@@ -59,15 +64,27 @@ time_run() { # time_run ID ARGS...: prints "wall_ms cpu_ms" of one `ctr run --rm
   local flags=() rest=("$@")
   while [ "${#rest[@]}" -gt 0 ] && [ "${rest[0]:0:2}" = "--" ]; do flags+=("${rest[0]}" "${rest[1]}"); rest=("${rest[@]:2}"); done
   cpu0=$(<"$acct/cpuacct.usage")
+  local -a st0 st1
+  read -ra st0 <<<"$(sed 's/.*) //' "/proc/$containerd_pid/stat")"
   start=$EPOCHREALTIME
-  if ! (echo "$BASHPID" >"$acct/cgroup.procs"; exec "$bin/ctr" --address "$sock" --namespace bench run --rm \
-        --cgroup "/$acct_name/$id" "${flags[@]}" "${rest[0]}" "$id" "${rest[@]:1}") >/dev/null 2>"$work/run.err"; then
+
+  # A simple command, not a subshell: bash's `time` reports nothing for a timed subshell inside a function.
+  if ! { time sh -c 'echo $$ >"$0/cgroup.procs"; shift; exec "$@"' "$acct" - "$bin/ctr" --address "$sock" --namespace bench \
+        run --rm --cgroup "/$acct_name/$id" "${flags[@]}" "${rest[0]}" "$id" "${rest[@]:1}" >/dev/null 2>"$work/run.err"; } \
+        2>"$work/time.out"; then
     log "ctr run $id $* failed: $(cat "$work/run.err")"
     exit 1
   fi
   end=$EPOCHREALTIME
+  # containerd reaps the shim server a moment after ctr returns
+  sleep 0.05
   cpu1=$(<"$acct/cpuacct.usage")
-  awk -v s="$start" -v e="$end" -v c0="$cpu0" -v c1="$cpu1" 'BEGIN {printf "%.1f %.1f", (e - s) * 1000, (c1 - c0) / 1e6}'
+  read -ra st1 <<<"$(sed 's/.*) //' "/proc/$containerd_pid/stat")"
+  # after "pid (comm) ": utime stime cutime cstime are fields 12-15 (0-based 11-14), in ticks of 1/100 s
+  awk -v s="$start" -v e="$end" -v c0="$cpu0" -v c1="$cpu1" \
+    -v self=$(( (st1[11] + st1[12]) - (st0[11] + st0[12]) )) -v kids=$(( (st1[13] + st1[14]) - (st0[13] + st0[14]) )) \
+    -v ctr="$(awk '{print ($1 + $2) * 1000}' "$work/time.out")" \
+    'BEGIN {printf "%.1f %.1f %d %d %.1f", (e - s) * 1000, (c1 - c0) / 1e6, self * 10, kids * 10, ctr}'
 }
 run_layered() { time_run "$1" --runtime "$WASM_RUNTIME" "$layered" wasi-demo-oci.wasm echo hi; }
 run_plain() { time_run "$1" --runtime "$WASM_RUNTIME" "$DEMO_IMAGE" /wasi-demo-app.wasm echo hi; }
@@ -96,9 +113,9 @@ if [ -n "$baseline" ]; then
   run_layered_base warm-lb >/dev/null; run_plain_base warm-pb >/dev/null
 fi
 [ "$cold" = 1 ] && series+=(layered-cold plain-cold)
-declare -A wall cpu
-sample() { # sample SERIES WALL CPU
-  wall[$1]+="$2 "; cpu[$1]+="$3 "
+declare -A wall cpu self kids ctrcpu
+sample() { # sample SERIES WALL CPU CONTAINERD_SELF REAPED CTR
+  wall[$1]+="$2 "; cpu[$1]+="$3 "; self[$1]+="$4 "; kids[$1]+="$5 "; ctrcpu[$1]+="$6 "
   line+=", $1 $2 ms ($3 ms CPU)"
 }
 for i in $(seq "$rounds"); do
@@ -136,14 +153,16 @@ quartiles() { # median p25 p75 min max of the numbers on stdin
 }
 note="$(machine_note) rounds=$rounds"
 echo "warm start: $note"
-echo "| series | wall median ms | wall p25–p75 | wall min–max | CPU median ms | CPU p25–p75 |"
-echo "|---|---:|---:|---:|---:|---:|"
+mean() { tr ' ' '\n' | grep -v '^$' | awk '{t += $1} END {printf "%.1f", t / NR}'; }
+echo "| series | wall median ms | wall p25–p75 | wall min–max | CPU median ms | CPU p25–p75 | CPU means: ctr | containerd | shim start + delete | shim server and what it reaps |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 declare -A med cmed
 for s in "${series[@]}"; do
   read -r m p25 p75 min max <<<"$(quartiles <<<"${wall[$s]}")"
   read -r cm cp25 cp75 _ _ <<<"$(quartiles <<<"${cpu[$s]}")"
   med[$s]=$m; cmed[$s]=$cm
-  echo "| $s | $m | $p25–$p75 | $min–$max | $cm | $cp25–$cp75 |"
+  c=$(mean <<<"${ctrcpu[$s]}"); d=$(mean <<<"${self[$s]}"); k=$(mean <<<"${kids[$s]}"); t=$(mean <<<"${cpu[$s]}")
+  echo "| $s | $m | $p25–$p75 | $min–$max | $cm | $cp25–$cp75 | $c | $d | $k | $(awk -v t="$t" -v c="$c" -v d="$d" -v k="$k" 'BEGIN {printf "%.1f", t - c - d - k}') |"
   json_entry "warm-start $s median" ms "$m" "$note samples=$(tr ' ' ',' <<<"${wall[$s]% }")"
   json_entry "warm-start $s cpu median" ms "$cm" "$note samples=$(tr ' ' ',' <<<"${cpu[$s]% }")"
 done

@@ -23,8 +23,9 @@ internal static class ShimDelete
         if (File.Exists(Path.Combine(bundle, CleanShutdownFile)))
         {
             // containerd runs `delete` whenever a shim's connection closes, a clean exit included, and waits for it
-            // before its task Delete returns: when the server said it left nothing behind, answer at once.
-            ShimLog.Debug($"delete {flags.Id}: the shim shut down cleanly, nothing to clean");
+            // before its task Delete returns: when the server said it left nothing behind, answer at once (nothing
+            // on stderr either: containerd logs any of it as a cleanup warning). The wasm shims answer this case in
+            // their native constructor already (instance_setup.c), before the runtime starts.
             return WriteResponse(0, 0);
         }
         var pid = 0;

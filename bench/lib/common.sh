@@ -63,7 +63,10 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.grpc.v1.cri"]
 TOML
   # The shim is found on containerd's PATH by its runtime name; the freshly built one goes first.
   # shellcheck disable=SC2086 # CONTAINERD_ENV is a list of NAME=value words
-  env PATH="$out/bin:$bin:$PATH" ${CONTAINERD_ENV:-} "$bin/containerd" --config "$work/config.toml" >"$work/containerd.log" 2>&1 &
+  # CONTAINERD_ARGS: extra flags for containerd (e.g. "--log-level debug").
+  # shellcheck disable=SC2086 # CONTAINERD_ARGS is a list of words
+  env PATH="$out/bin:$bin:$PATH" ${CONTAINERD_ENV:-} "$bin/containerd" --config "$work/config.toml" ${CONTAINERD_ARGS:-} \
+    >"$work/containerd.log" 2>&1 &
   containerd_pid=$!
   trap stop_containerd EXIT
   for _ in $(seq 100); do ctr_ version >/dev/null 2>&1 && break; sleep 0.1; done

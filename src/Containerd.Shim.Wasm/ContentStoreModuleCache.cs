@@ -28,9 +28,21 @@ namespace Containerd.Shim.Wasm;
 /// <param name="imageTarget">The digest of the image's target (index or manifest).</param>
 /// <param name="layerDigest">The wasm layer's digest.</param>
 /// <param name="layerIndex">The layer's position among the image's wasm layers.</param>
+/// <param name="sharedClient">A connection to containerd to use instead of opening one per operation (the instance
+/// process lends the one it found the layer with); the lender keeps it open as long as this cache is used.</param>
 public sealed class ContentStoreModuleCache(string containerdAddress, string @namespace, string imageName, string imageTarget,
-    string layerDigest, int layerIndex) : ICompiledModuleCache
+    string layerDigest, int layerIndex, ContainerdClient? sharedClient = null) : ICompiledModuleCache
 {
+    private Task<InfoResponse>? _layerInfo;
+
+    /// <summary>The layer's record (its labels), already asked for; the first <see cref="Find"/> uses it instead of
+    /// asking again.</summary>
+    public Task<InfoResponse>? LayerInfo
+    {
+        get => _layerInfo;
+        init => _layerInfo = value;
+    }
+
     /// <summary>runwasi's prefix of the label that points from a layer to its compiled blob.</summary>
     public const string LabelPrefix = "runwasi.io/precompiled";
 
@@ -56,8 +68,11 @@ public sealed class ContentStoreModuleCache(string containerdAddress, string @na
     public CompiledArtifact? Find(string engine, string compatibilityHash, out string? problem)
     {
         problem = null;
-        using var client = new ContainerdClient(containerdAddress, @namespace);
-        var info = Info(client, layerDigest);
+        using var borrowed = Borrow();
+        var client = borrowed.Client;
+        var info = Interlocked.Exchange(ref _layerInfo, null) is { } asked
+            ? asked.GetAwaiter().GetResult().Info
+            : Info(client, layerDigest);
         if (!info.Labels.TryGetValue(Label(engine, compatibilityHash), out var digest))
         {
             return null;
@@ -90,14 +105,15 @@ public sealed class ContentStoreModuleCache(string containerdAddress, string @na
     /// <inheritdoc/>
     public void Discard(string engine, string compatibilityHash, CompiledArtifact artifact)
     {
-        using var client = new ContainerdClient(containerdAddress, @namespace);
-        DeleteIfOurs(client, artifact.Digest, Label(engine, compatibilityHash));
+        using var borrowed = Borrow();
+        DeleteIfOurs(borrowed.Client, artifact.Digest, Label(engine, compatibilityHash));
     }
 
     private async Task StoreAsync(string engine, string compatibilityHash, byte[] artifact)
     {
         var label = Label(engine, compatibilityHash);
-        using var client = new ContainerdClient(containerdAddress, @namespace);
+        using var borrowed = Borrow();
+        var client = borrowed.Client;
         await using var lease = await ContainerdLease.CreateAsync(client, expiresAfter: LeaseExpiry).ConfigureAwait(false);
         var digest = await lease.Client.Content.WriteBlobAsync(artifact,
             [new($"{label}/original", layerDigest)]).ConfigureAwait(false);
@@ -128,6 +144,24 @@ public sealed class ContentStoreModuleCache(string containerdAddress, string @na
         catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
         {
             // The image was removed while we compiled; its content goes with it, and so will the blob.
+        }
+    }
+
+    private Borrowed Borrow() => sharedClient is not null
+        ? new Borrowed(sharedClient, owned: false)
+        : new Borrowed(new ContainerdClient(containerdAddress, @namespace), owned: true);
+
+    // The lent client, or one of our own that is closed after the operation.
+    private readonly struct Borrowed(ContainerdClient connection, bool owned) : IDisposable
+    {
+        public ContainerdClient Client => connection;
+
+        public void Dispose()
+        {
+            if (owned)
+            {
+                connection.Dispose();
+            }
         }
     }
 

@@ -1,4 +1,5 @@
 using Containerd.Api.Client;
+using Containerd.Shimkit;
 using Grpc.Core;
 
 namespace Containerd.Shim.Wasm;
@@ -11,8 +12,17 @@ namespace Containerd.Shim.Wasm;
 /// <param name="containerId">The container whose image is looked up.</param>
 /// <param name="namespace">The containerd namespace of the container.</param>
 /// <param name="containerdAddress">containerd's gRPC socket (the shim's <c>-address</c>).</param>
-public sealed class ImageModuleSource(string containerId, string @namespace, string containerdAddress)
+public sealed class ImageModuleSource(string containerId, string @namespace, string containerdAddress) : IDisposable
 {
+    private ContainerdClient? _kept;
+
+    /// <summary>
+    /// Whether the connection that found the module stays open for the entrypoint's compiled-module cache (until
+    /// <see cref="Dispose"/>), instead of each closing its own: one connection for the whole start. For a process that
+    /// disposes this source once the module is loaded (the instance process); off by default.
+    /// </summary>
+    public bool ShareConnection { get; init; }
+
     /// <summary>
     /// The module args[0] names from the container's image, or null when the image has no wasm layers. Fits
     /// <see cref="RuntimeContext.FromSpec"/>'s image module callback.
@@ -21,10 +31,19 @@ public sealed class ImageModuleSource(string containerId, string @namespace, str
     /// <paramref name="name"/>, or containerd could not be asked.</exception>
     public Entrypoint? Resolve(string name, string function)
     {
-        using var client = new ContainerdClient(containerdAddress, @namespace);
+        ShimTrace.Mark("instance: asking containerd for the image's wasm layers");
+        var client = new ContainerdClient(containerdAddress, @namespace);
         try
         {
-            return WasmLayerImage.ResolveAsync(client, containerId, name, function).GetAwaiter().GetResult();
+            var entrypoint = WasmLayerImage.ResolveAsync(client, containerId, name, function, shareClient: ShareConnection)
+                .GetAwaiter().GetResult();
+            if (ShareConnection)
+            {
+                _kept?.Dispose();
+                _kept = client;
+                client = null;
+            }
+            return entrypoint;
         }
         catch (RpcException e)
         {
@@ -36,5 +55,16 @@ public sealed class ImageModuleSource(string containerId, string @namespace, str
             throw new EntrypointException(EntrypointError.NotFound, name,
                 $"no such file in the rootfs, and the container's image is unreadable: {e.Message}", e);
         }
+        finally
+        {
+            client?.Dispose();
+        }
+    }
+
+    /// <summary>Closes the connection kept for the cache, if any.</summary>
+    public void Dispose()
+    {
+        _kept?.Dispose();
+        _kept = null;
     }
 }

@@ -39,6 +39,7 @@ public static class InstanceProcess
     public static int Run<TEngine>(string[] args)
         where TEngine : IEngine, new()
     {
+        ShimTrace.Mark("instance: main");
         using var control = new SafeFileHandle(ControlFd, ownsHandle: true);
         using var start = new SafeFileHandle(StartFd, ownsHandle: true);
         if (args.Length is not (4 or 6))
@@ -47,9 +48,12 @@ public static class InstanceProcess
             return ExitCodes.InternalError;
         }
         var (id, bundle, rootfs) = (args[1], args[2], args[3]);
-        var image = args.Length == 6 ? new ImageModuleSource(id, args[4], args[5]) : null;
+        // One connection to containerd for the image walk and the compiled-module cache, closed once the module is
+        // loaded (the guest never needs it).
+        using var image = args.Length == 6 ? new ImageModuleSource(id, args[4], args[5]) { ShareConnection = true } : null;
 
         var engine = new TEngine();
+        (engine as IEngineWarmup)?.BeginWarmup();
         RuntimeContext ctx;
         try
         {
@@ -61,7 +65,9 @@ public static class InstanceProcess
                 rootfs = InstanceSetupFd.ReachableRootfs(rootfs);
             }
             spec ??= Spec.Load(Path.Combine(bundle, "config.json"));
+            ShimTrace.Mark("instance: spec read");
             ctx = RuntimeContext.FromSpec(id, rootfs, spec, image is null ? null : image.Resolve);
+            ShimTrace.Mark("instance: entrypoint resolved");
             engine.CanHandle(ctx);
         }
         catch (ShimException e)
@@ -74,7 +80,12 @@ public static class InstanceProcess
             ControlChannel.ReportError(control, StatusCode.Internal, $"{engine.Name}: preparing container {id}: {e.Message}");
             return ExitCodes.InternalError;
         }
+        finally
+        {
+            image?.Dispose();
+        }
         ControlChannel.ReportReady(control);
+        ShimTrace.Mark("instance: ready");
 
         if (!WaitForStart(start))
         {
@@ -82,6 +93,7 @@ public static class InstanceProcess
             return ExitCodes.InternalError;
         }
 
+        ShimTrace.Mark("instance: start byte");
         try
         {
             return engine.RunWasi(ctx, Stdio.Inherited);

@@ -32,6 +32,7 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
         using var plan = InstanceSetupFd.Create(InstanceSetupPlan.Build(config.Spec, config.Rootfs));
         // Made before the spawn so a bad cgroupsPath or limit fails Create without a process to clean up.
         var cgroup = InstanceCgroup.Create(config);
+        ShimTrace.Mark("server: Create: plan and cgroup made");
         using var control = Pipe.Create();
         var start = Pipe.Create();
         ChildProcess child;
@@ -72,6 +73,7 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
             config.Stderr?.Dispose();
         }
 
+        ShimTrace.Mark($"server: Create: spawned instance {child.Pid}");
         var instance = new WasmInstance(config.Id, child, start.Write, cgroup);
         ShimException? failure;
         try
@@ -120,6 +122,7 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
             throw failure;
         }
         ShimLog.Debug($"container {config.Id}: instance process {child.Pid} ready");
+        ShimTrace.Mark("server: Create: instance ready");
         return instance;
     }
 

@@ -11,13 +11,14 @@ namespace Containerd.Shim.Wasmtime;
 /// runs it at Start. Loading takes a compiled artifact from the program's cache (the content store for a wasm layer,
 /// the cache folder for a rootfs file) when one fits this engine, and compiles, then stores the artifact, otherwise.
 /// </summary>
-public sealed class WasmtimeEngine : IEngine, IPrecompiler, IDisposable
+public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisposable
 {
     private CompilationCache? _cache;
     private Engine? _engine;
     private Module? _module;
     private Component? _component;
     private string? _runExport;
+    private Task<Engine>? _warming;
 
     /// <inheritdoc/>
     public string CompatibilityHash => Settings.CompatibilityHash;
@@ -27,11 +28,17 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IDisposable
     /// <inheritdoc/>
     public string Name => "wasmtime";
 
+    /// <summary>Reads the settings and creates the engine (which loads libwasmtime and sets up Cranelift) on a
+    /// worker thread; <see cref="CanHandle"/> takes the result, or the settings' error.</summary>
+    public void BeginWarmup() => _warming ??= Task.Run(() => Settings.CreateEngine());
+
     /// <inheritdoc/>
     public void CanHandle(RuntimeContext ctx)
     {
         var entrypoint = ctx.Entrypoint;
-        _engine ??= Settings.CreateEngine();
+        // Waiting on the warm-up also makes the settings it read (_cache) visible to this thread.
+        _engine ??= _warming is { } warming ? warming.GetAwaiter().GetResult() : Settings.CreateEngine();
+        ShimTrace.Mark("instance: engine created");
         var bytes = Read(entrypoint);
         if (entrypoint.Format == ModuleFormat.Component)
         {
@@ -59,6 +66,7 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IDisposable
             return;
         }
         _module = Load(_engine, entrypoint, bytes).Module;
+        ShimTrace.Mark("instance: module loaded");
         var found = _module!.Exports.FirstOrDefault(e => e.Name == entrypoint.Function);
         if (found is not FunctionExport)
         {
@@ -189,13 +197,18 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IDisposable
     {
         _module?.Dispose();
         _component?.Dispose();
+        if (_engine is null && _warming is { IsCompletedSuccessfully: true } warmed)
+        {
+            // Warmed up for a container that failed before CanHandle.
+            warmed.Result.Dispose();
+        }
         _engine?.Dispose();
     }
 
     /// <inheritdoc/>
     public byte[] Precompile(ReadOnlySpan<byte> module, ModuleFormat format)
     {
-        _engine ??= Settings.CreateEngine();
+        _engine ??= _warming is { } warming ? warming.GetAwaiter().GetResult() : Settings.CreateEngine();
         var digest = DirectoryModuleCache.DigestOf(module);
         using var compiled = Compile(_engine, digest, module, format, digest, "precompile");
         return compiled.Serialize();
@@ -263,6 +276,7 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IDisposable
             problem = $"cache unusable: {e.Message}";
             return null;
         }
+        ShimTrace.Mark($"instance: cache lookup done ({(artifact is null ? "miss" : "hit")})");
         if (artifact is null)
         {
             return null;

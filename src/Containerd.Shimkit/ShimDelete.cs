@@ -13,9 +13,21 @@ namespace Containerd.Shimkit;
 /// </summary>
 internal static class ShimDelete
 {
+    /// <summary>Left in the bundle by a server that Shutdown stopped with no task left: every task was deleted
+    /// through the Task API, so nothing of this bundle's is left to clean.</summary>
+    internal const string CleanShutdownFile = "shim-clean-shutdown";
+
     public static int Run(ShimFlags flags, IOrphanCleanup? cleanup = null)
     {
         var bundle = flags.Bundle.Length > 0 ? flags.Bundle : Directory.GetCurrentDirectory();
+        if (File.Exists(Path.Combine(bundle, CleanShutdownFile)))
+        {
+            // containerd runs `delete` whenever a shim's connection closes, a clean exit included, and waits for it
+            // before its task Delete returns: when the server said it left nothing behind, answer at once (nothing
+            // on stderr either: containerd logs any of it as a cleanup warning). The wasm shims answer this case in
+            // their native constructor already (instance_setup.c), before the runtime starts.
+            return WriteResponse(0, 0);
+        }
         var pid = 0;
         var pidFile = Path.Combine(bundle, TaskService.PidFileName);
         try
@@ -42,10 +54,28 @@ internal static class ShimDelete
             ShimLog.Warn($"delete {flags.Id}: {e.Message}");
         }
         RemoveCgroup(flags, bundle, pid);
+        return WriteResponse(pid, 128 + Libc.SIGKILL);
+    }
+
+    /// <summary>Writes <see cref="CleanShutdownFile"/>; a failure only costs the next <c>delete</c> its full work.</summary>
+    internal static void MarkCleanShutdown(string bundle)
+    {
+        try
+        {
+            File.WriteAllBytes(Path.Combine(bundle, CleanShutdownFile), []);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            ShimLog.Warn($"writing {CleanShutdownFile}: {e.Message}");
+        }
+    }
+
+    private static int WriteResponse(int pid, int exitStatus)
+    {
         var response = new DeleteResponse
         {
             Pid = (uint)pid,
-            ExitStatus = 128 + Libc.SIGKILL,
+            ExitStatus = (uint)exitStatus,
             ExitedAt = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow),
         };
         using var stdout = Console.OpenStandardOutput();

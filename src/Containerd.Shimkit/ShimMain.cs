@@ -16,6 +16,7 @@ public static class ShimMain
         {
             return exit;
         }
+        ShimTrace.Mark($"main {(flags.Action.Length == 0 ? "serve" : flags.Action)}");
         try
         {
             return flags.Action switch

@@ -82,6 +82,7 @@ internal static class ShimServer
         server.Listen(listener);
         await server.StartAsync().ConfigureAwait(false);
         WriteShimPid(bundle);
+        ShimTrace.Mark("server: serving");
         ShimLog.Info($"{info.RuntimeName} {info.Version} serving {flags.Id} in namespace {flags.Namespace} (pid {Environment.ProcessId})");
 
         await stop.Task.ConfigureAwait(false);
@@ -101,7 +102,12 @@ internal static class ShimServer
         catch (IOException)
         {
         }
+        if (Volatile.Read(ref signalled) == 0 && service.TaskCount == 0)
+        {
+            ShimDelete.MarkCleanShutdown(bundle);
+        }
         ShimLog.Info("shim exiting");
+        ShimTrace.Mark("server: exiting");
         return 0;
     }
 

@@ -74,6 +74,7 @@ internal static class ShimStart
             Files = new Dictionary<int, System.Runtime.InteropServices.SafeHandle> { [3] = listener.SafeHandle },
         });
         ShimLog.Debug($"started shim server pid {child.Pid}");
+        ShimTrace.Mark($"start: spawned server {child.Pid}");
     }
 
     /// <summary>How to run this program again: the native executable, or <c>dotnet app.dll</c> under the JIT host.</summary>
@@ -111,6 +112,7 @@ internal static class ShimStart
         File.WriteAllText(Path.Combine(bundle, "address"), address);
         Console.Out.Write(address);
         Console.Out.Flush();
+        ShimTrace.Mark("start: address printed");
         return 0;
     }
 

@@ -66,6 +66,7 @@ public sealed class TaskService : TaskBase
     /// <inheritdoc />
     public override async Task<CreateTaskResponse> Create(CreateTaskRequest request, ServerCallContext context)
     {
+        ShimTrace.Mark($"server: Create {request.Id}");
         if (string.IsNullOrEmpty(request.Id))
         {
             throw new ShimException(StatusCode.InvalidArgument, "create: the task id is empty");
@@ -110,6 +111,7 @@ public sealed class TaskService : TaskBase
             }
 
             stdio = StdioFiles.Open(request.Stdin, request.Stdout, request.Stderr);
+            ShimTrace.Mark("server: Create: rootfs mounted, stdio open");
             var config = new InstanceConfig
             {
                 Id = request.Id,
@@ -146,6 +148,7 @@ public sealed class TaskService : TaskBase
             }
             _ = MonitorExitAsync(task);
             ShimLog.Info($"created task {request.Id} (pid {task.Pid}) in namespace {ns}");
+            ShimTrace.Mark("server: Create answered");
             return new CreateTaskResponse { Pid = (uint)task.Pid };
         }
         catch (Exception e)
@@ -170,6 +173,7 @@ public sealed class TaskService : TaskBase
     /// <inheritdoc />
     public override async Task<StartResponse> Start(StartRequest request, ServerCallContext context)
     {
+        ShimTrace.Mark($"server: Start {request.Id}");
         var task = Get(request.Id, request.ExecId);
         await task.Gate.WaitAsync(context?.CancellationToken ?? default).ConfigureAwait(false);
         try
@@ -185,12 +189,14 @@ public sealed class TaskService : TaskBase
             task.Gate.Release();
         }
         ShimLog.Info($"started task {task.Id}");
+        ShimTrace.Mark("server: Start answered");
         return new StartResponse { Pid = (uint)task.Pid };
     }
 
     /// <inheritdoc />
     public override Task<StateResponse> State(StateRequest request, ServerCallContext context)
     {
+        ShimTrace.Mark("server: State");
         var task = Get(request.Id, request.ExecId);
         var response = new StateResponse
         {
@@ -219,8 +225,10 @@ public sealed class TaskService : TaskBase
     /// <inheritdoc />
     public override async Task<WaitResponse> Wait(WaitRequest request, ServerCallContext context)
     {
+        ShimTrace.Mark($"server: Wait {request.Id}");
         var task = Get(request.Id, request.ExecId);
         var exit = await task.Exited.WaitAsync(context?.CancellationToken ?? default).ConfigureAwait(false);
+        ShimTrace.Mark("server: Wait answered");
         return new WaitResponse { ExitStatus = (uint)exit.ExitCode, ExitedAt = Timestamp.FromDateTimeOffset(exit.ExitedAt) };
     }
 
@@ -252,6 +260,7 @@ public sealed class TaskService : TaskBase
     /// <inheritdoc />
     public override async Task<DeleteResponse> Delete(DeleteRequest request, ServerCallContext context)
     {
+        ShimTrace.Mark($"server: Delete {request.Id}");
         var ct = context?.CancellationToken ?? default;
         var task = Get(request.Id, request.ExecId);
         await task.Gate.WaitAsync(ct).ConfigureAwait(false);
@@ -317,6 +326,7 @@ public sealed class TaskService : TaskBase
             task.Gate.Release();
         }
         ShimLog.Info($"deleted task {task.Id}");
+        ShimTrace.Mark("server: Delete answered");
         return new DeleteResponse { Pid = (uint)task.Pid, ExitStatus = (uint)exit.ExitCode, ExitedAt = Timestamp.FromDateTimeOffset(exit.ExitedAt) };
     }
 
@@ -330,6 +340,7 @@ public sealed class TaskService : TaskBase
     /// <inheritdoc />
     public override Task<ConnectResponse> Connect(ConnectRequest request, ServerCallContext context)
     {
+        ShimTrace.Mark("server: Connect");
         ShimTask? task;
         lock (_gate)
         {
@@ -346,6 +357,7 @@ public sealed class TaskService : TaskBase
     /// <inheritdoc />
     public override Task<Empty> Shutdown(ShutdownRequest request, ServerCallContext context)
     {
+        ShimTrace.Mark("server: Shutdown");
         if (TaskCount > 0)
         {
             // containerd calls Shutdown after each Delete; a shim serving other containers (a pod) stays.
@@ -515,6 +527,7 @@ public sealed class TaskService : TaskBase
             task.Gate.Release();
         }
         ShimLog.Info($"task {task.Id} exited with status {status.ExitCode}");
+        ShimTrace.Mark("server: exit published");
     }
 
     private static async Task WritePidFileAsync(string bundle, int pid)

@@ -82,6 +82,32 @@ public sealed class WasiHttpServerTests : IAsyncLifetime
         });
     }
 
+    [Fact]
+    public async Task AThousandRequestsFromSixteenClientsAllSucceed()
+    {
+        using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 16 })
+        {
+            BaseAddress = _client!.BaseAddress,
+            Timeout = TimeSpan.FromMinutes(5),
+        };
+        var next = -1;
+        var bad = new System.Collections.Concurrent.ConcurrentBag<string>();
+        await Task.WhenAll(Enumerable.Range(0, 16).Select(async _ =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < 1000)
+            {
+                using var response = await client.GetAsync($"/load/{i}");
+                var body = await response.Content.ReadAsStringAsync();
+                if (response.StatusCode != HttpStatusCode.OK || !body.StartsWith($"method=GET\npath=/load/{i}\n", StringComparison.Ordinal))
+                {
+                    bad.Add($"{i}: {(int)response.StatusCode} {body}");
+                }
+            }
+        }));
+        Assert.Empty(bad);
+    }
+
     [Theory]
     [InlineData(null, "0.0.0.0:8080")]
     [InlineData("127.0.0.1:3000", "127.0.0.1:3000")]

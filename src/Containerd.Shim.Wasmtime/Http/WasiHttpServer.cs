@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Containerd.Shim.Wasmtime.Http;
@@ -70,6 +71,9 @@ public sealed class WasiHttpServer : IAsyncDisposable
             var builder = WebApplication.CreateSlimBuilder();
             // The container's stdout belongs to the component; Kestrel's own log lines would mix into it.
             builder.Logging.ClearProviders();
+            // Signals belong to whoever runs the server (HttpProxyRunner drains on SIGINT, exits on SIGTERM), not
+            // to the generic host's console lifetime.
+            builder.Services.AddSingleton<IHostLifetime, NoSignalLifetime>();
             builder.WebHost.ConfigureKestrel(options =>
             {
                 options.AddServerHeader = false;
@@ -127,6 +131,13 @@ public sealed class WasiHttpServer : IAsyncDisposable
     {
         await _app.DisposeAsync();
         _host.Dispose();
+    }
+
+    private sealed class NoSignalLifetime : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
     /// <summary>One Kestrel request as the proxy host sees it.</summary>

@@ -23,6 +23,9 @@ internal static unsafe partial class ComponentApi
     [LibraryImport(Lib)] public static partial IntPtr wasm_engine_new_with_config(IntPtr config);
     [LibraryImport(Lib)] public static partial void wasm_engine_delete(IntPtr engine);
     [LibraryImport(Lib)] public static partial void wasmtime_config_max_wasm_stack_set(IntPtr config, nuint size);
+    [LibraryImport(Lib)] public static partial IntPtr wasmtime_pooling_allocation_config_new();
+    [LibraryImport(Lib)] public static partial void wasmtime_pooling_allocation_config_delete(IntPtr pooling);
+    [LibraryImport(Lib)] public static partial void wasmtime_pooling_allocation_strategy_set(IntPtr config, IntPtr pooling);
     [LibraryImport(Lib)] public static partial void wasm_byte_vec_new(ByteVec* vec, nuint size, byte* data);
     [LibraryImport(Lib)] public static partial void wasm_byte_vec_delete(ByteVec* vec);
 

@@ -57,6 +57,14 @@ internal sealed unsafe class ProxyHost : IDisposable
     public static ProxyHost Load(ReadOnlySpan<byte> bytes, bool precompiled = false)
     {
         var config = wasm_config_new();
+        if (Environment.GetEnvironmentVariable("WASI_HTTP_POOLING") == "1")
+        {
+            // Opt-in: with its default limits the pooling allocator served the echo component slower than the
+            // on-demand one here (docs/benchmarks.md); tuning its slots is future work.
+            var pooling = wasmtime_pooling_allocation_config_new();
+            wasmtime_pooling_allocation_strategy_set(config, pooling);
+            wasmtime_pooling_allocation_config_delete(pooling);
+        }
         var engine = wasm_engine_new_with_config(config);
         try
         {

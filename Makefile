@@ -244,3 +244,15 @@ bench: build
 	RESULTS=$(BENCH_RESULTS) OUT=$(OUT) bash bench/churn/run.sh $(CHURN_COUNT) $(CHURN_ROUNDS)
 	RESULTS=$(BENCH_RESULTS) OUT=$(OUT) bash bench/density/run.sh $(DENSITY_COUNT)
 	$(DOTNET) run --project bench/Charts $(DOTNET_FLAGS) -- $(BENCH_RESULTS) docs/img
+
+# The wasi:http echo component (tools/components/http-echo; Shim.Tests builds it on first use too) and its load test
+# against a plain Kestrel hello-world (`make bench-http`, numbers for docs/benchmarks.md).
+HTTP_ECHO := $(OUT)/components/http-echo.wasm
+.PHONY: http-echo bench-http
+http-echo: $(HTTP_ECHO)
+$(HTTP_ECHO): tools/components/http-echo/echo.js tools/components/http-echo/world.wit tools/components/http-echo/build.mjs tools/components/package-lock.json
+	@mkdir -p $(dir $@)
+	test -d tools/components/node_modules || (cd tools/components && npm ci --no-audit --no-fund --loglevel=error)
+	node tools/components/http-echo/build.mjs $@
+bench-http: $(HTTP_ECHO)
+	$(DOTNET) run --project bench/http -c $(CONFIGURATION) -- $(HTTP_ECHO) 2000 16

@@ -19,6 +19,7 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
     private Component? _component;
     private string? _runExport;
     private Task<Engine>? _warming;
+    private ReadOnlyMemory<byte>? _httpProxy;
 
     /// <inheritdoc/>
     public string CompatibilityHash => Settings.CompatibilityHash;
@@ -56,9 +57,10 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
             var (kind, export) = ComponentWorld.Classify(entrypoint.Name, exports);
             if (kind == ComponentKind.HttpProxy)
             {
-                // The seam for wasi:http/proxy components: the HTTP host takes over here once it exists.
-                throw new EntrypointException(EntrypointError.NoSuchFunction, entrypoint.Name,
-                    $"exports {export}: wasi:http components are not supported yet");
+                // Served by the wasi:http host (Http/), which links the proxy world's imports itself and compiles
+                // the component on its own engine at Start; its artifact is not cached yet.
+                _httpProxy = bytes;
+                return;
             }
             _runExport = export;
             _component = Load(_engine, entrypoint, bytes).Component;
@@ -78,9 +80,13 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
     /// <inheritdoc/>
     public int RunWasi(RuntimeContext ctx, Stdio stdio)
     {
-        if (_engine is null || (_module is null && _component is null))
+        if (_engine is null || (_module is null && _component is null && _httpProxy is null))
         {
             CanHandle(ctx);
+        }
+        if (_httpProxy is { } proxy)
+        {
+            return Http.HttpProxyRunner.Run(proxy, precompiled: false, ctx.EnvironmentVariables, ctx.Entrypoint.Name);
         }
         if (_component is not null)
         {

@@ -3,9 +3,13 @@
 set -euo pipefail
 # fonts-dejavu-core: the text of the benchmark charts (bench/Charts). nodejs, npm: the toolchain that builds the
 # WASI 0.2 test components (tools/components, pinned npm packages).
-pkgs=(runc clang lld wasi-libc libclang-rt-14-dev-wasm32 wabt busybox-static gcc libc6-dev containernetworking-plugins iproute2 fonts-dejavu-core nodejs npm)
+pkgs=(runc clang lld wasi-libc libclang-rt-14-dev-wasm32 wabt busybox-static gcc libc6-dev containernetworking-plugins iproute2 fonts-dejavu-core)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
+# node and npm build the WASI 0.2 test components. A machine may have them from elsewhere than Debian (a newer
+# Node.js whose own package conflicts with Debian's npm): Debian's are installed only when the commands are missing.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -214,8 +214,10 @@ samples: pack
 	rm -rf $(addprefix $(SAMPLES_NUGET)/,ttrpc containerd.api containerd.shimkit containerd.shim.wasm containerd.shim.wasm.shared containerd.shim.wasmtime)
 	$(DOTNET) publish samples/nodewasi $(SAMPLES_FLAGS) -r linux-x64 -o $(OUT)/samples/publish/nodewasi
 	$(DOTNET) publish samples/minimal-engine $(SAMPLES_FLAGS) -r linux-x64 -o $(OUT)/samples/publish/minimal-engine
+	$(DOTNET) publish samples/nodewasi-shared $(SAMPLES_FLAGS) -r linux-x64 -o $(OUT)/samples/publish/nodewasi-shared
 	@mkdir -p $(SAMPLES_BIN)
 	install -m 0755 $(OUT)/samples/publish/nodewasi/containerd-shim-nodewasi-v1 $(SAMPLES_BIN)/
+	install -m 0755 $(OUT)/samples/publish/nodewasi-shared/containerd-shim-nodewasid-v1 $(SAMPLES_BIN)/
 	install -m 0755 $(OUT)/samples/publish/minimal-engine/containerd-shim-minimal-v1 $(OUT)/samples/publish/minimal-engine/libwasmtime.so $(SAMPLES_BIN)/
 
 # The Node.js engine through a private containerd with ctr (tests/Samples.Tests, outside the solution: it runs the

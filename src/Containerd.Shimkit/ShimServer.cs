@@ -64,7 +64,13 @@ internal static class ShimServer
             DefaultNamespace = flags.Namespace,
             ContainerdAddress = flags.Address,
             TtrpcAddress = ttrpcAddress,
-            OnShutdown = () => stop.TrySetResult(),
+            OnShutdown = () =>
+            {
+                // Written before Shutdown answers: whoever removes the bundle next (containerd, after `shim delete`)
+                // must not race a file this process is still adding to it.
+                ShimDelete.MarkCleanShutdown(bundle);
+                stop.TrySetResult();
+            },
         });
 
         void OnSignal(PosixSignalContext ctx)
@@ -101,10 +107,6 @@ internal static class ShimServer
         }
         catch (IOException)
         {
-        }
-        if (Volatile.Read(ref signalled) == 0 && service.TaskCount == 0)
-        {
-            ShimDelete.MarkCleanShutdown(bundle);
         }
         ShimLog.Info("shim exiting");
         ShimTrace.Mark("server: exiting");

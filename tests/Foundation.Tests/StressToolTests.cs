@@ -251,6 +251,31 @@ public sealed class StressToolTests(StressToolTests.Containerd fixture) : IClass
             await Task.Delay(100);
         }
         Assert.Empty(left);
+        AssertNoCgroupLeftAndRemoveParent(ns);
+    }
+
+    // The spec puts every task at /<namespace>/<id>: the shims must have removed each task's cgroup, and the
+    // namespace's parent, which only this test uses, is removed here so runs do not pile up cgroups on the host.
+    private static void AssertNoCgroupLeftAndRemoveParent(string ns)
+    {
+        var parents = Directory.EnumerateDirectories("/sys/fs/cgroup")
+            .Select(hierarchy => Path.Combine(hierarchy, ns))
+            .Append(Path.Combine("/sys/fs/cgroup", ns))
+            .Where(Directory.Exists)
+            .ToList();
+        var leftover = parents.SelectMany(Directory.EnumerateDirectories).ToList();
+        foreach (var parent in parents)
+        {
+            try
+            {
+                Directory.Delete(parent);
+            }
+            catch (IOException)
+            {
+                // A task cgroup is still in it: reported below.
+            }
+        }
+        Assert.Empty(leftover);
     }
 
     private async Task<(int Code, string Stdout, string Stderr)> RunAsync(

@@ -327,6 +327,44 @@ public sealed class KitCgroupTests : IDisposable
         Assert.All(cgroup.Directories, d => Assert.False(Directory.Exists(d), $"{d} remains"));
     }
 
+    [Fact]
+    [Trait("Category", "Integration")]
+    public async Task Real_v1_cpuset_parent_left_empty_by_a_concurrent_creator_is_filled_before_a_process_joins()
+    {
+        var host = CgroupHierarchy.Host;
+        if (host.Version != CgroupVersion.V1 || !host.Controllers.TryGetValue("cpuset", out var cpusetRoot))
+        {
+            _output.WriteLine("SKIPPED: this host has no v1 cpuset hierarchy");
+            return;
+        }
+        // Another shim has just made the shared parent and not yet copied its CPUs in: the state that made a
+        // parallel stress run fail with ENOSPC when a process joined the child.
+        var parentName = $"shim-tests-cpuset-{Guid.NewGuid().ToString("N")[..8]}";
+        var parent = Path.Join(cpusetRoot, parentName);
+        Directory.CreateDirectory(parent);
+        Assert.Equal("", File.ReadAllText(Path.Combine(parent, "cpuset.cpus")).Trim());
+        var cgroup = Cgroup.Create(host, $"/{parentName}/c", new LinuxResources());
+        using var sleeper = System.Diagnostics.Process.Start("sleep", "60");
+        try
+        {
+            cgroup.AddProcess(sleeper.Id);
+            Assert.Contains($":cpuset:/{parentName}/c\n", File.ReadAllText($"/proc/{sleeper.Id}/cgroup"));
+            Assert.Equal(File.ReadAllText(Path.Combine(cpusetRoot, "cpuset.cpus")).Trim(),
+                File.ReadAllText(Path.Combine(parent, "cpuset.cpus")).Trim());
+        }
+        finally
+        {
+            sleeper.Kill();
+            await sleeper.WaitForExitAsync();
+            cgroup.Delete(TimeSpan.FromSeconds(10));
+            foreach (var mount in host.Controllers.Values.Distinct())
+            {
+                TryRemove(Path.Join(mount, parentName));
+            }
+        }
+        Assert.False(Directory.Exists(parent), $"{parent} remains");
+    }
+
     private static void TryRemove(string dir)
     {
         try

@@ -137,8 +137,9 @@ public abstract class Cgroup
     private protected abstract List<string> MakeDirectories();
 
     /// <summary>Creates <paramref name="dir"/> and its missing parents below <paramref name="root"/>, calling
-    /// <paramref name="onCreated"/> for each new one (parent first).</summary>
-    private protected static void MakeBelow(string root, string dir, List<string> created, Action<string, string>? onCreated = null)
+    /// <paramref name="prepare"/> (parent, child) for every level below the root, parent first, whether this call made it
+    /// or found it: a level another shim is creating at the same moment may not be prepared yet.</summary>
+    private protected static void MakeBelow(string root, string dir, List<string> created, Action<string, string>? prepare = null)
     {
         var relative = System.IO.Path.GetRelativePath(root, dir);
         var current = root;
@@ -150,20 +151,19 @@ public abstract class Cgroup
             }
             var parent = current;
             current = System.IO.Path.Combine(current, part);
-            if (Directory.Exists(current))
+            if (!Directory.Exists(current))
             {
-                continue;
+                try
+                {
+                    Directory.CreateDirectory(current);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    throw new ShimException(StatusCode.FailedPrecondition, $"creating cgroup {current}: {e.Message}", e);
+                }
+                created.Add(current);
             }
-            try
-            {
-                Directory.CreateDirectory(current);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new ShimException(StatusCode.FailedPrecondition, $"creating cgroup {current}: {e.Message}", e);
-            }
-            created.Add(current);
-            onCreated?.Invoke(parent, current);
+            prepare?.Invoke(parent, current);
         }
     }
 

@@ -256,8 +256,9 @@ internal sealed class CgroupV1 : Cgroup
         return created;
     }
 
-    // A new v1 cpuset starts with no CPUs and no memory nodes, and no process can join it until it has some:
-    // give it its parent's, as runc does.
+    // A new v1 cpuset starts with no CPUs and no memory nodes, and no process can join it until it has some
+    // (ENOSPC): give it its parent's, as runc does. Levels that already exist are checked too, because two shims may
+    // create the same parent at once and the one that did not make it can get there first.
     private static void InheritCpuset(string parent, string child)
     {
         foreach (var file in (string[])["cpuset.cpus", "cpuset.mems"])

@@ -208,6 +208,43 @@ public partial class ContainerdFixture : IAsyncLifetime, IAsyncDisposable
         return result.Stdout;
     }
 
+    /// <summary>The pid and status (RUNNING, STOPPED, ...) <c>ctr task ls</c> shows for task <paramref name="id"/>, or null when it has none.</summary>
+    /// <param name="id">The container id.</param>
+    /// <returns>The task's pid and status.</returns>
+    public async Task<(int Pid, string Status)?> TaskAsync(string id)
+    {
+        var fields = (await RunCtrAsync("task", "ls").ConfigureAwait(false)).Split('\n')
+            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .FirstOrDefault(f => f.Length >= 3 && f[0] == id);
+        return fields is null ? null : (int.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture), fields[2]);
+    }
+
+    /// <summary>Waits until task <paramref name="id"/> is RUNNING and returns its pid.</summary>
+    /// <param name="id">The container id.</param>
+    /// <param name="timeout">How long to wait (default 60 s).</param>
+    /// <param name="starter">The command that runs the task (a detached <c>ctr run</c>), if any: its end before the
+    /// task ran fails the wait at once, with its output.</param>
+    /// <returns>The task's pid.</returns>
+    /// <exception cref="TimeoutException">The task was not RUNNING in time.</exception>
+    /// <exception cref="InvalidOperationException">The starter ended first.</exception>
+    public async Task<int> WaitForRunningPidAsync(string id, TimeSpan? timeout = null, Task<ProcessResult>? starter = null)
+    {
+        var until = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
+        while (DateTime.UtcNow < until)
+        {
+            if (starter is { IsCompleted: true })
+            {
+                throw new InvalidOperationException($"the command running {id} ended before the task ran: {await starter.ConfigureAwait(false)}");
+            }
+            if (await TaskAsync(id).ConfigureAwait(false) is { Status: "RUNNING", Pid: > 0 } task)
+            {
+                return task.Pid;
+            }
+            await Task.Delay(100).ConfigureAwait(false);
+        }
+        throw new TimeoutException($"task {id} was not RUNNING within {(timeout ?? TimeSpan.FromSeconds(60)).TotalSeconds:0} s");
+    }
+
     /// <summary>Imports an image tarball (OCI layout or docker save) into this instance's namespace.</summary>
     /// <param name="tarPath">The tarball.</param>
     /// <param name="allPlatforms">Import every platform in the index (needed for wasm images on a linux host).</param>

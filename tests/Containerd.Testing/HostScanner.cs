@@ -48,6 +48,37 @@ public static class HostScanner
         return found;
     }
 
+    /// <summary>Processes (other than this one) whose command line contains <paramref name="text"/>, except the
+    /// ones that also contain <paramref name="except"/>.</summary>
+    /// <param name="text">What to look for, such as a container id or <c>-namespace ns </c>.</param>
+    /// <param name="except">Command lines to ignore (ctr's event watchers name the id too), or null.</param>
+    /// <returns>"pid: command line" of each process.</returns>
+    public static IReadOnlyList<string> ProcessesMentioning(string text, string? except = null)
+    {
+        var self = Environment.ProcessId;
+        var found = new List<string>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid) || pid == self)
+            {
+                continue;
+            }
+            try
+            {
+                var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
+                if (cmdline.Contains(text, StringComparison.Ordinal) && (except is null || !cmdline.Contains(except, StringComparison.Ordinal)))
+                {
+                    found.Add($"{pid}: {cmdline}");
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // The process exited while we looked at it.
+            }
+        }
+        return found;
+    }
+
     /// <summary>Mount points at or below <paramref name="workDir"/>, deepest first (the order to unmount them in).</summary>
     /// <param name="workDir">The fixture's folder.</param>
     /// <returns>The mount points.</returns>

@@ -239,11 +239,7 @@ public sealed class StressToolTests(StressToolTests.Containerd fixture) : IClass
         var until = DateTime.UtcNow + TimeSpan.FromSeconds(10);
         while (true)
         {
-            left = Directory.EnumerateDirectories("/proc")
-                .Where(d => int.TryParse(Path.GetFileName(d), out _))
-                .Select(d => { try { return File.ReadAllText(Path.Combine(d, "cmdline")).Replace('\0', ' '); } catch (IOException) { return ""; } })
-                .Where(cmdline => cmdline.Contains($"-namespace {ns} ", StringComparison.Ordinal))
-                .ToList();
+            left = [.. HostScanner.ProcessesMentioning($"-namespace {ns} ")];
             if (left.Count == 0 || DateTime.UtcNow > until)
             {
                 break;

@@ -70,7 +70,7 @@ public sealed class NodeWasiTests(NodeWasiFixture fx)
         var run = fx.RunAsync(KnownImages.DemoName, id, [Demo, "daemon"], ct: cts.Token);
         try
         {
-            var pid = await WaitForPidAsync(id);
+            var pid = await fx.Containerd.WaitForRunningPidAsync(id);
             // The task pid is the node process this engine spawned, running the module (not the shim server).
             var cmdline = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0');
             Assert.EndsWith("node", cmdline[0]);
@@ -112,25 +112,6 @@ public sealed class NodeWasiTests(NodeWasiFixture fx)
             .Where(cmdline => cmdline.Contains("nodewasi-runner.js") && cmdline.Contains(id))
             .ToList();
         Assert.Empty(survivors);
-    }
-
-    private async Task<int> WaitForPidAsync(string id)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (deadline.Elapsed < TimeSpan.FromSeconds(30))
-        {
-            var ps = await fx.Containerd.CtrAsync("task", "ps", id);
-            var pid = ps.Succeeded
-                ? ps.Stdout.Split('\n').Skip(1).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-                    .Where(f => f.Length > 0 && int.TryParse(f[0], out _)).Select(f => int.Parse(f[0])).FirstOrDefault()
-                : 0;
-            if (pid > 0)
-            {
-                return pid;
-            }
-            await Task.Delay(100);
-        }
-        throw new TimeoutException($"ctr task ps {id} listed no pid");
     }
 }
 

@@ -46,7 +46,7 @@ public sealed class SharedNodeWasiFixture : IAsyncLifetime
         _daemon.BeginErrorReadLine();
         _daemon.BeginOutputReadLine();
         var until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (!Answers(ManagerSocket))
+        while (!UnixSockets.Answers(ManagerSocket))
         {
             if (_daemon.HasExited || DateTime.UtcNow > until)
             {
@@ -80,20 +80,6 @@ public sealed class SharedNodeWasiFixture : IAsyncLifetime
     /// <summary><c>ctr run --rm --runtime io.containerd.nodewasid.v1 image id args...</c>.</summary>
     public Task<ProcessResult> RunAsync(string id, IEnumerable<string> args) =>
         Containerd.CtrAsync(new[] { "run", "--rm", "--runtime", Runtime, KnownImages.DemoName, id }.Concat(args), TimeSpan.FromSeconds(90));
-
-    private static bool Answers(string path)
-    {
-        try
-        {
-            using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            socket.Connect(new UnixDomainSocketEndPoint(path));
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
 }
 
 /// <summary>
@@ -124,7 +110,7 @@ public sealed class SharedNodeWasiTests(SharedNodeWasiFixture fx) : IClassFixtur
         var run = fx.RunAsync(id, [Demo, "daemon"]);
         try
         {
-            var pid = await WaitForPidAsync(id, run);
+            var pid = await fx.Containerd.WaitForRunningPidAsync(id, starter: run);
             // The task's program is the daemon's child: no shim process stands between them.
             var parent = File.ReadAllText($"/proc/{pid}/stat").Split(") ")[1].Split(' ')[1];
             Assert.Equal(fx.DaemonPid.ToString(System.Globalization.CultureInfo.InvariantCulture), parent);
@@ -143,26 +129,5 @@ public sealed class SharedNodeWasiTests(SharedNodeWasiFixture fx) : IClassFixtur
             }
             await fx.Containerd.CtrAsync("container", "rm", id);
         }
-    }
-
-    private async Task<int> WaitForPidAsync(string id, Task<ProcessResult> run)
-    {
-        var until = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (DateTime.UtcNow < until)
-        {
-            if (run.IsCompleted)
-            {
-                Assert.Fail($"ctr run ended before the task ran: {await run}");
-            }
-            var line = (await fx.Containerd.RunCtrAsync("task", "ls")).Split('\n')
-                .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-                .FirstOrDefault(f => f.Length >= 3 && f[0] == id && f[2] == "RUNNING");
-            if (line is not null)
-            {
-                return int.Parse(line[1], System.Globalization.CultureInfo.InvariantCulture);
-            }
-            await Task.Delay(100);
-        }
-        throw new TimeoutException($"task {id} never ran");
     }
 }

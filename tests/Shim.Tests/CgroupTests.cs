@@ -93,7 +93,7 @@ public sealed class CgroupTests(WasmShimFixture fx, ITestOutputHelper output)
         string[] dirs = [];
         try
         {
-            var pid = await WaitForPidAsync(id);
+            var pid = await fx.Containerd.WaitForRunningPidAsync(id);
             var cpu = CgroupOf(pid, "cpu");
             var memory = CgroupOf(pid, "memory");
             output.WriteLine($"task {pid}: cpu cgroup {cpu}, memory cgroup {memory}");
@@ -122,7 +122,7 @@ public sealed class CgroupTests(WasmShimFixture fx, ITestOutputHelper output)
             "--memory-limit", (128 << 20).ToString(), fx.DemoImage, id, Demo, "daemon");
         try
         {
-            await WaitForPidAsync(id);
+            await fx.Containerd.WaitForRunningPidAsync(id);
             var text = await fx.Containerd.RunCtrAsync("task", "metrics", id);
             output.WriteLine(text);
             // ctr prints a table of "memory.usage_in_bytes <n>" (v1) or "memory.usage <n>" (v2) lines.
@@ -147,7 +147,7 @@ public sealed class CgroupTests(WasmShimFixture fx, ITestOutputHelper output)
             "--memory-limit", (64 << 20).ToString(), fx.DemoImage, id, Demo, "daemon");
         try
         {
-            var pid = await WaitForPidAsync(id);
+            var pid = await fx.Containerd.WaitForRunningPidAsync(id);
             using var client = new ContainerdClient(fx.Containerd.Address, fx.Containerd.Namespace);
             await client.Tasks.UpdateAsync(new UpdateTaskRequest
             {
@@ -243,7 +243,7 @@ public sealed class CgroupTests(WasmShimFixture fx, ITestOutputHelper output)
         string dir = "";
         try
         {
-            var pid = await WaitForPidAsync(id);
+            var pid = await fx.Containerd.WaitForRunningPidAsync(id);
             var path = CgroupOf(pid, null);
             dir = Path.Join(CgroupHierarchy.Host.UnifiedRoot!, path);
             Assert.EndsWith("/" + id, path);
@@ -322,24 +322,5 @@ public sealed class CgroupTests(WasmShimFixture fx, ITestOutputHelper output)
             await Task.Delay(100);
         }
         await fx.Containerd.CtrAsync("container", "rm", id);
-    }
-
-    private async Task<int> WaitForPidAsync(string id)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (deadline.Elapsed < TimeSpan.FromSeconds(30))
-        {
-            var ps = await fx.Containerd.CtrAsync("task", "ps", id);
-            var pid = ps.Succeeded
-                ? ps.Stdout.Split('\n').Skip(1).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-                    .Where(f => f.Length > 0 && int.TryParse(f[0], out _)).Select(f => int.Parse(f[0])).FirstOrDefault()
-                : 0;
-            if (pid > 0)
-            {
-                return pid;
-            }
-            await Task.Delay(100);
-        }
-        throw new TimeoutException($"ctr task ps {id} listed no pid within 30 s");
     }
 }

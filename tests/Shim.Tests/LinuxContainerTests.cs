@@ -146,7 +146,7 @@ public sealed class LinuxContainerTests(LinuxContainerFixture fx)
         try
         {
             var run = RunAsync(Busybox, id, ["sleep", "1000"]);
-            var pid = await WaitForPidAsync(id);
+            var pid = await Ctrd.WaitForRunningPidAsync(id);
 
             // The init of its own pid namespace (runc made it), and a child of the shim since runc create exited.
             var status = File.ReadAllLines($"/proc/{pid}/status");
@@ -175,7 +175,7 @@ public sealed class LinuxContainerTests(LinuxContainerFixture fx)
             // As under containerd's runc shim, the init of a pid namespace only gets the signals it handles (and
             // SIGKILL): a bare `sleep` would ignore SIGTERM, so the shell traps it.
             var run = RunAsync(Busybox, id, ["sh", "-c", "trap 'exit 143' TERM; sleep 1000 & wait"]);
-            var pid = await WaitForPidAsync(id);
+            var pid = await Ctrd.WaitForRunningPidAsync(id);
             // The trap is set once the shell has started its child.
             await WaitUntilAsync(() => Task.FromResult(ChildrenOf(pid).Count == 1), "the sleep");
             await Ctrd.RunCtrAsync("task", "kill", "-s", "SIGTERM", id);
@@ -194,7 +194,7 @@ public sealed class LinuxContainerTests(LinuxContainerFixture fx)
         try
         {
             var run = RunAsync(Busybox, id, ["sh", "-c", "sleep 1000 & sleep 1000 & wait"]);
-            var pid = await WaitForPidAsync(id);
+            var pid = await Ctrd.WaitForRunningPidAsync(id);
             await WaitUntilAsync(() => Task.FromResult(ChildrenOf(pid).Count == 2), "the two sleeps");
             var children = ChildrenOf(pid);
             await Ctrd.RunCtrAsync("task", "kill", "--all", "-s", "SIGKILL", id);
@@ -217,7 +217,7 @@ public sealed class LinuxContainerTests(LinuxContainerFixture fx)
         try
         {
             var run = RunAsync(Busybox, id, ["sh", "-c", "sleep 1000 & sleep 1000 & wait"], ["--with-ns", $"pid:/proc/{Environment.ProcessId}/ns/pid"]);
-            var started = WaitForPidAsync(id);
+            var started = Ctrd.WaitForRunningPidAsync(id);
             if (await Task.WhenAny(started, run) == run)
             {
                 Assert.Fail($"ctr run ended before the task ran: {await run}");
@@ -245,8 +245,8 @@ public sealed class LinuxContainerTests(LinuxContainerFixture fx)
         {
             var linuxRun = RunAsync(Busybox, linux, ["sleep", "1000"]);
             var wasmRun = RunAsync(KnownImages.DemoName, wasm, ["/wasi-demo-app.wasm", "daemon"]);
-            var linuxPid = await WaitForPidAsync(linux);
-            var wasmPid = await WaitForPidAsync(wasm);
+            var linuxPid = await Ctrd.WaitForRunningPidAsync(linux);
+            var wasmPid = await Ctrd.WaitForRunningPidAsync(wasm);
             Assert.Contains("sleep", File.ReadAllText($"/proc/{linuxPid}/cmdline"));
             Assert.Contains("--instance", File.ReadAllText($"/proc/{wasmPid}/cmdline"));
 
@@ -277,7 +277,7 @@ public sealed class LinuxContainerTests(LinuxContainerFixture fx)
         try
         {
             var run = RunAsync(Busybox, id, ["sleep", "1000"]);
-            var pid = await WaitForPidAsync(id);
+            var pid = await Ctrd.WaitForRunningPidAsync(id);
             await client.Tasks.UpdateAsync(new UpdateTaskRequest
             {
                 ContainerId = id,
@@ -313,7 +313,7 @@ public sealed class LinuxContainerTests(LinuxContainerFixture fx)
         try
         {
             var run = RunAsync(Busybox, id, ["sleep", "1000"], ["--memory-limit", limit.ToString()]);
-            await WaitForPidAsync(id);
+            await Ctrd.WaitForRunningPidAsync(id);
             var text = await Ctrd.RunCtrAsync("task", "metrics", id);
             // ctr prints "memory.usage_in_bytes <n>" (v1) or "memory.usage <n>" (v2) lines, and the limit.
             var usage = text.Split('\n').Select(l => l.Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries))
@@ -358,7 +358,7 @@ public sealed class LinuxContainerTests(LinuxContainerFixture fx)
         {
             // The sandbox container of every pod: a static binary that handles SIGTERM as its pid-namespace init.
             var run = RunAsync(KnownImages.PauseName, id, []);
-            var pid = await WaitForPidAsync(id);
+            var pid = await Ctrd.WaitForRunningPidAsync(id);
             Assert.Equal("pause", File.ReadAllText($"/proc/{pid}/comm").Trim());
             await Ctrd.RunCtrAsync("task", "kill", id);
             var result = await run;
@@ -378,7 +378,7 @@ public sealed class LinuxContainerTests(LinuxContainerFixture fx)
         try
         {
             await Ctrd.RunCtrAsync("run", "-d", "--runtime", Runtime, Busybox, id, "sleep", "1000");
-            var pid = await WaitForPidAsync(id);
+            var pid = await Ctrd.WaitForRunningPidAsync(id);
             var shim = int.Parse(File.ReadAllLines($"/proc/{pid}/status").First(l => l.StartsWith("PPid:", StringComparison.Ordinal)).Split('\t')[1]);
             Assert.EndsWith(ShimBinary.Name, File.ReadAllText($"/proc/{shim}/cmdline").Split('\0')[0]);
 
@@ -415,9 +415,9 @@ public sealed class LinuxContainerTests(LinuxContainerFixture fx)
     private async Task AssertNothingLeftAsync(string id, bool shimExitedCleanly = true)
     {
         // The shim exits right after the last Delete; give it a moment.
-        await WaitUntilAsync(() => Task.FromResult(ProcessesMentioning(id).Count == 0), $"no process mentioning {id}",
+        await WaitUntilAsync(() => Task.FromResult(HostScanner.ProcessesMentioning(id, except: " events").Count == 0), $"no process mentioning {id}",
             TimeSpan.FromSeconds(10), throwOnTimeout: false);
-        Assert.Empty(ProcessesMentioning(id));
+        Assert.Empty(HostScanner.ProcessesMentioning(id, except: " events"));
         Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(id));
         Assert.False(Directory.Exists(Path.Combine(RuncStateBase, Ctrd.Namespace, id)), "runc state remains");
         Assert.Empty(CgroupsOf(id));
@@ -444,20 +444,6 @@ public sealed class LinuxContainerTests(LinuxContainerFixture fx)
         await Ctrd.CtrAsync("task", "kill", "-s", "SIGKILL", id);
         await Ctrd.CtrAsync("task", "delete", "--force", id);
         await Ctrd.CtrAsync("container", "delete", id);
-    }
-
-    private async Task<int> WaitForPidAsync(string id)
-    {
-        var pid = 0;
-        await WaitUntilAsync(async () =>
-        {
-            var ls = await Ctrd.CtrAsync("task", "ls");
-            var fields = ls.Stdout.Split('\n').FirstOrDefault(l => l.StartsWith(id + " ", StringComparison.Ordinal))?
-                .Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            pid = fields is { Length: >= 3 } && fields[2] == "RUNNING" && int.TryParse(fields[1], out var p) ? p : 0;
-            return pid > 0;
-        }, $"task {id} RUNNING with a pid");
-        return pid;
     }
 
     private CtrEvents StartEvents() => new(Ctrd);
@@ -561,26 +547,6 @@ public sealed class LinuxContainerTests(LinuxContainerFixture fx)
             }
         }
         return children;
-    }
-
-    private static List<string> ProcessesMentioning(string id)
-    {
-        var found = new List<string>();
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            try
-            {
-                var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
-                if (cmdline.Contains(id) && !cmdline.Contains(" events"))
-                {
-                    found.Add($"{Path.GetFileName(dir)}: {cmdline}");
-                }
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-            }
-        }
-        return found;
     }
 
     private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null, bool throwOnTimeout = true)

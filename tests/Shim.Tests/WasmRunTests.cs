@@ -53,7 +53,7 @@ public sealed class WasmRunTests(WasmShimFixture fx)
         using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         var run = fx.RunAsync(fx.DemoImage, id, [Demo, "daemon"], ct: cts.Token);
 
-        var pid = await WaitForPidAsync(id);
+        var pid = await fx.Containerd.WaitForRunningPidAsync(id);
         // The task pid is a process of its own: the shim binary in its instance role, not the shim server.
         var cmdline = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0');
         Assert.EndsWith(ShimBinary.Name, cmdline[0]);
@@ -77,7 +77,7 @@ public sealed class WasmRunTests(WasmShimFixture fx)
         try
         {
             await fx.Containerd.RunCtrAsync("run", "-d", "--runtime", WasmShimFixture.Runtime, fx.DemoImage, id, Demo, "daemon");
-            var pid = await WaitForPidAsync(id);
+            var pid = await fx.Containerd.WaitForRunningPidAsync(id);
             Assert.Contains("RUNNING", await TaskLineAsync(id));
             await fx.Containerd.RunCtrAsync("task", "kill", "-s", signal, id);
             await WaitUntilAsync(async () => (await TaskLineAsync(id)).Contains("STOPPED"), "task STOPPED");
@@ -160,9 +160,9 @@ public sealed class WasmRunTests(WasmShimFixture fx)
     private async Task AssertNothingLeftAsync(string id)
     {
         // The shim exits right after the last Delete; give it a moment.
-        await WaitUntilAsync(() => Task.FromResult(ProcessesMentioning(id).Count == 0), $"no process mentioning {id}",
+        await WaitUntilAsync(() => Task.FromResult(HostScanner.ProcessesMentioning(id, except: " events").Count == 0), $"no process mentioning {id}",
             TimeSpan.FromSeconds(10), throwOnTimeout: false);
-        Assert.Empty(ProcessesMentioning(id));
+        Assert.Empty(HostScanner.ProcessesMentioning(id, except: " events"));
         Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(id));
         Assert.False(File.Exists(fx.Containerd.ShimSocketPath(fx.Containerd.Namespace, id)), "shim socket remains");
         var fifoDirs = new[] { "/run/containerd/fifo", Path.Combine(fx.Containerd.StateDir, "fifo") };
@@ -172,41 +172,6 @@ public sealed class WasmRunTests(WasmShimFixture fx)
         }
         Assert.False(Directory.Exists(Path.Combine(fx.Containerd.StateDir, "io.containerd.runtime.v2.task", fx.Containerd.Namespace, id)),
             "bundle remains");
-    }
-
-    private static List<string> ProcessesMentioning(string id)
-    {
-        var found = new List<string>();
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            try
-            {
-                var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
-                if (cmdline.Contains(id) && !cmdline.Contains(" events"))
-                {
-                    found.Add($"{Path.GetFileName(dir)}: {cmdline}");
-                }
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-            }
-        }
-        return found;
-    }
-
-    private async Task<int> WaitForPidAsync(string id)
-    {
-        var pid = 0;
-        await WaitUntilAsync(async () =>
-        {
-            var ps = await fx.Containerd.CtrAsync("task", "ps", id);
-            pid = ps.Succeeded
-                ? ps.Stdout.Split('\n').Skip(1).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-                    .Where(f => f.Length > 0 && int.TryParse(f[0], out _)).Select(f => int.Parse(f[0])).FirstOrDefault()
-                : 0;
-            return pid > 0;
-        }, $"ctr task ps {id} to list a pid");
-        return pid;
     }
 
     private async Task<string> TaskLineAsync(string id) =>

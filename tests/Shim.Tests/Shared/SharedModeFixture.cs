@@ -136,7 +136,7 @@ public class SharedModeFixture : IAsyncLifetime
         daemon.BeginOutputReadLine();
         _daemon = daemon;
         var watch = Stopwatch.StartNew();
-        while (!Answers(ManagerSocket))
+        while (!UnixSockets.Answers(ManagerSocket))
         {
             if (daemon.HasExited || watch.Elapsed > TimeSpan.FromSeconds(60))
             {
@@ -207,24 +207,6 @@ public class SharedModeFixture : IAsyncLifetime
         Containerd.CtrAsync(
             new[] { "run", "--rm", "--runtime", Runtime }.Concat(options ?? []).Concat([image, id]).Concat(args),
             timeout ?? TimeSpan.FromSeconds(90), ct);
-
-    private static bool Answers(string socket)
-    {
-        if (!File.Exists(socket))
-        {
-            return false;
-        }
-        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            probe.Connect(new UnixDomainSocketEndPoint(socket));
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
 
     private static ImageDefinition TestImage(string demoWasm) => new()
     {

@@ -196,15 +196,41 @@ public sealed class KitCgroupTests : IDisposable
         Put("cgroup.controllers", "memory\n");
         var cgroup = Cgroup.Create(CgroupHierarchy.V2(_root), "/default/c5", null);
         Put("default/c5/memory.events", "oom 1\noom_kill 1\n");
+        // An hour's poll interval: only the inotify watch of memory.events can report the kills in time.
         using var watcher = new CgroupOomWatcher(cgroup, TimeSpan.FromHours(1));
+        Assert.True(watcher.Notified, "no inotify watch on memory.events");
         var kills = 0;
         watcher.OomKilled += () => Interlocked.Increment(ref kills);
         watcher.Check();
         Assert.Equal(0, kills);
         Put("default/c5/memory.events", "oom 3\noom_kill 3\n");
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (Volatile.Read(ref kills) < 2 && DateTime.UtcNow < until)
+        {
+            Thread.Sleep(20);
+        }
+        Assert.Equal(2, Volatile.Read(ref kills));
         watcher.Check();
         watcher.Check();
-        Assert.Equal(2, kills);
+        Assert.Equal(2, Volatile.Read(ref kills));
+    }
+
+    [Fact]
+    public void V2_watcher_without_memory_events_polls()
+    {
+        Put("cgroup.controllers", "memory\n");
+        var cgroup = Cgroup.Create(CgroupHierarchy.V2(_root), "/default/c8", null);
+        using var watcher = new CgroupOomWatcher(cgroup, TimeSpan.FromMilliseconds(50));
+        Assert.False(watcher.Notified);
+        var kills = 0;
+        watcher.OomKilled += () => Interlocked.Increment(ref kills);
+        Put("default/c8/memory.events", "oom 1\noom_kill 1\n");
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (Volatile.Read(ref kills) < 1 && DateTime.UtcNow < until)
+        {
+            Thread.Sleep(20);
+        }
+        Assert.Equal(1, Volatile.Read(ref kills));
     }
 
     [Fact]
@@ -363,6 +389,47 @@ public sealed class KitCgroupTests : IDisposable
             }
         }
         Assert.False(Directory.Exists(parent), $"{parent} remains");
+    }
+
+    [Fact]
+    [Trait("Category", "Integration")]
+    public async Task Real_v1_oom_kill_is_reported_by_the_kernels_notification_not_a_poll()
+    {
+        var host = CgroupHierarchy.Host;
+        if (host.Version != CgroupVersion.V1)
+        {
+            _output.WriteLine("SKIPPED: this host is not cgroup v1 (v2's inotify watch is covered by the fixture test)");
+            return;
+        }
+        var path = $"/shim-tests/oom-{Guid.NewGuid().ToString("N")[..8]}";
+        var cgroup = Cgroup.Create(host, path, new LinuxResources { Memory = new LinuxMemory { Limit = 16 << 20 } });
+        // An hour between polls: the kill can only come through the eventfd.
+        var watcher = new CgroupOomWatcher(cgroup, TimeSpan.FromHours(1));
+        var killed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        watcher.OomKilled += () => killed.TrySetResult();
+        using var hog = System.Diagnostics.Process.Start("sh", ["-c", "sleep 0.5; exec tail /dev/zero"]);
+        try
+        {
+            Assert.True(watcher.Notified, "no OOM eventfd registered");
+            cgroup.AddProcess(hog.Id);
+            await killed.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            await hog.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(137, hog.ExitCode);
+        }
+        finally
+        {
+            watcher.Dispose();
+            if (!hog.HasExited)
+            {
+                hog.Kill();
+                await hog.WaitForExitAsync();
+            }
+            cgroup.Delete(TimeSpan.FromSeconds(10));
+            foreach (var mount in host.Controllers.Values.Distinct())
+            {
+                TryRemove(Path.Join(mount, "/shim-tests"));
+            }
+        }
     }
 
     private static void TryRemove(string dir)

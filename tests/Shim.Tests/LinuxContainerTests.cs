@@ -351,6 +351,28 @@ public sealed class LinuxContainerTests(LinuxContainerFixture fx)
     }
 
     [Fact]
+    public async Task Oom_kill_of_a_child_is_published_while_the_container_keeps_running()
+    {
+        // The shell survives (the OOM killer picks the bigger tail), so only the kernel's notification, not the
+        // exit path's last look, can publish the kill while the task is still RUNNING.
+        var id = WasmShimFixture.NewId("bb-oom-child");
+        var events = StartEvents();
+        try
+        {
+            await Task.Delay(300);
+            await Ctrd.RunCtrAsync("run", "-d", "--runtime", Runtime, "--memory-limit", (16 << 20).ToString(),
+                Busybox, id, "sh", "-c", "tail /dev/zero; sleep 600");
+            await WaitUntilAsync(() => Task.FromResult(events.Lines().Any(l => l.Contains("/tasks/oom") && l.Contains(id))), "a /tasks/oom event");
+            Assert.Equal("RUNNING", (await Ctrd.TaskAsync(id))?.Status);
+        }
+        finally
+        {
+            events.Dispose();
+            await CleanUpAsync(id);
+        }
+    }
+
+    [Fact]
     public async Task Pause_container_runs_until_sigterm_and_exits_0()
     {
         var id = WasmShimFixture.NewId("pause");

@@ -94,6 +94,10 @@ public abstract class Cgroup
     /// <summary>How many times the kernel's OOM killer killed a process of this cgroup.</summary>
     public abstract ulong OomKillCount();
 
+    /// <summary>A non-blocking descriptor that becomes readable when the OOM state of this cgroup changes, or -1
+    /// when the kernel offers no such notification for it (then the owner polls).</summary>
+    internal abstract int OpenOomNotification();
+
     /// <summary>
     /// Removes the cgroup's directories, retrying while the kernel still reports it busy (a killed process leaves
     /// the cgroup shortly after it was reaped). Missing directories count as removed.

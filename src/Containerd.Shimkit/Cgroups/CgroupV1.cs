@@ -125,6 +125,44 @@ internal sealed class CgroupV1 : Cgroup
         DirectoryOf("memory") is { } mem ? ReadKeyed(mem, "memory.oom_control").GetValueOrDefault("oom_kill") : 0;
 
     /// <inheritdoc/>
+    internal override unsafe int OpenOomNotification()
+    {
+        // v1's OOM notification: an eventfd registered against memory.oom_control through cgroup.event_control.
+        if (DirectoryOf("memory") is not { } mem)
+        {
+            return -1;
+        }
+        var eventFd = Libc.EventFd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK);
+        if (eventFd < 0)
+        {
+            return -1;
+        }
+        var control = Libc.Open(System.IO.Path.Combine(mem, "memory.oom_control"), Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+        try
+        {
+            if (control >= 0)
+            {
+                // The kernel keeps what it needs once registered: the oom_control descriptor can close right after.
+                File.WriteAllText(System.IO.Path.Combine(mem, "cgroup.event_control"), $"{eventFd} {control}");
+                return eventFd;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            ShimLog.Debug($"no OOM notification for {mem}: {e.Message}");
+        }
+        finally
+        {
+            if (control >= 0)
+            {
+                Libc.Close(control);
+            }
+        }
+        Libc.Close(eventFd);
+        return -1;
+    }
+
+    /// <inheritdoc/>
     public override IMessage ReadMetrics()
     {
         var metrics = new Metrics();

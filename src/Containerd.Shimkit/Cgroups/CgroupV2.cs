@@ -125,6 +125,24 @@ internal sealed class CgroupV2 : Cgroup
     public override ulong OomKillCount() => ReadKeyed(_dir, "memory.events").GetValueOrDefault("oom_kill");
 
     /// <inheritdoc/>
+    internal override int OpenOomNotification()
+    {
+        // The kernel signals a modification of memory.events after each event it counts there.
+        var events = System.IO.Path.Combine(_dir, "memory.events");
+        var fd = Libc.InotifyInit1(Libc.IN_CLOEXEC | Libc.IN_NONBLOCK);
+        if (fd < 0)
+        {
+            return -1;
+        }
+        if (!File.Exists(events) || Libc.InotifyAddWatch(fd, events, Libc.IN_MODIFY) < 0)
+        {
+            Libc.Close(fd);
+            return -1;
+        }
+        return fd;
+    }
+
+    /// <inheritdoc/>
     public override IMessage ReadMetrics()
     {
         var cpu = ReadKeyed(_dir, "cpu.stat");

@@ -78,6 +78,44 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);
 
+    [LibraryImport(Lib, EntryPoint = "read", SetLastError = true)]
+    public static partial nint Read(int fd, byte* buffer, nuint count);
+
+    public const int EAGAIN = 11;
+    public const int EFD_CLOEXEC = 0x80000;
+    public const int EFD_NONBLOCK = 0x800;
+    public const int IN_CLOEXEC = 0x80000;
+    public const int IN_NONBLOCK = 0x800;
+    public const uint IN_MODIFY = 0x2;
+    public const int EPOLL_CLOEXEC = 0x80000;
+    public const int EPOLL_CTL_ADD = 1;
+    public const int EPOLL_CTL_DEL = 2;
+    public const uint EPOLLIN = 0x1;
+
+    [LibraryImport(Lib, EntryPoint = "eventfd", SetLastError = true)]
+    public static partial int EventFd(uint initval, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "inotify_init1", SetLastError = true)]
+    public static partial int InotifyInit1(int flags);
+
+    [LibraryImport(Lib, EntryPoint = "inotify_add_watch", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int InotifyAddWatch(int fd, string path, uint mask);
+
+    [LibraryImport(Lib, EntryPoint = "epoll_create1", SetLastError = true)]
+    public static partial int EpollCreate1(int flags);
+
+    /// <summary><paramref name="ev"/> points at a struct epoll_event (<see cref="EpollEventSize"/> bytes).</summary>
+    [LibraryImport(Lib, EntryPoint = "epoll_ctl", SetLastError = true)]
+    public static partial int EpollCtl(int epfd, int op, int fd, byte* ev);
+
+    [LibraryImport(Lib, EntryPoint = "epoll_wait", SetLastError = true)]
+    public static partial int EpollWait(int epfd, byte* events, int maxevents, int timeout);
+
+    // struct epoll_event is packed on x86-64 (u32 events, then the u64 data at offset 4) and naturally aligned
+    // elsewhere (data at offset 8).
+    public static readonly int EpollEventSize = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
+    public static readonly int EpollDataOffset = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 4 : 8;
+
     [LibraryImport(Lib, EntryPoint = "prctl", SetLastError = true)]
     public static partial int Prctl(int option, nuint arg2, nuint arg3, nuint arg4, nuint arg5);
 

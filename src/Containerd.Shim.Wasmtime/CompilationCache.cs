@@ -42,7 +42,7 @@ internal sealed class CompilationCache
     /// <summary>The default size bound: 512 MiB.</summary>
     public const long DefaultMaxBytes = 512L << 20;
 
-    private CompilationCache(OptimizationLevel optLevel, string? directory, long maxBytes, string? compileLog)
+    private CompilationCache(OptimizationLevel optLevel, bool httpPooling, string? directory, long maxBytes, string? compileLog)
     {
         OptLevel = optLevel;
         Directory = directory;
@@ -51,7 +51,12 @@ internal sealed class CompilationCache
         var version = typeof(Engine).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
             ?? typeof(Engine).Assembly.GetName().Version?.ToString() ?? "unknown";
         Description = $"wasmtime {version}; {RuntimeInformation.ProcessArchitecture}; opt-level={OptLevelName(optLevel)}";
-        CompatibilityHash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Description)))[..16];
+        CompatibilityHash = Hash(Description);
+        HttpEngine = new Http.ProxyEngineOptions(optLevel, httpPooling);
+        // The wasi:http host compiles on an engine of its own (libwasmtime's defaults, not the .NET binding's), so its
+        // artifacts get keys of their own even where the settings read alike.
+        HttpDescription = $"{Description}; wasi:http host{(httpPooling ? "; pooling allocator" : "")}";
+        HttpCompatibilityHash = Hash(HttpDescription);
     }
 
     /// <summary>Cranelift's optimization level.</summary>
@@ -72,6 +77,15 @@ internal sealed class CompilationCache
     /// <summary>16 hex digits of the sha256 of <see cref="Description"/>.</summary>
     public string CompatibilityHash { get; }
 
+    /// <summary>The settings of the engine wasi:http proxy components are compiled with.</summary>
+    public Http.ProxyEngineOptions HttpEngine { get; }
+
+    /// <summary>What the compatibility hash of proxy components' artifacts is made of.</summary>
+    public string HttpDescription { get; }
+
+    /// <summary>16 hex digits of the sha256 of <see cref="HttpDescription"/>: the key of proxy components' artifacts.</summary>
+    public string HttpCompatibilityHash { get; }
+
     /// <summary>Reads the settings from the environment.</summary>
     /// <exception cref="ShimException">A variable has a value it cannot have; the message names it.</exception>
     public static CompilationCache FromEnvironment()
@@ -90,7 +104,7 @@ internal sealed class CompilationCache
                 $"{SizeVariable}={s}: not a size (use bytes, or a number with K, M or G)")
             : DefaultMaxBytes;
         var log = Environment.GetEnvironmentVariable(CompileLogVariable) is { Length: > 0 } l ? l : null;
-        return new CompilationCache(optLevel, dir == "off" ? null : dir, size, log);
+        return new CompilationCache(optLevel, Http.ProxyEngineOptions.PoolingFromEnvironment(), dir == "off" ? null : dir, size, log);
     }
 
     /// <summary>Creates an engine with these settings.</summary>
@@ -106,7 +120,7 @@ internal sealed class CompilationCache
 
     /// <summary>Appends one line to the compile log, when there is one. Lines are short single writes in append mode,
     /// which concurrent instance processes cannot interleave.</summary>
-    public void RecordCompilation(string moduleDigest, string name, string reason)
+    public void RecordCompilation(string moduleDigest, string compatibilityHash, string name, string reason)
     {
         if (CompileLog is not { } path)
         {
@@ -115,7 +129,7 @@ internal sealed class CompilationCache
         try
         {
             var line = Encoding.UTF8.GetBytes(
-                $"{DateTime.UtcNow:yyyy-MM-ddTHH:mm:ss.fffZ} {moduleDigest} {CompatibilityHash} {name.Replace(' ', '_')} {reason.ReplaceLineEndings(" ")}\n");
+                $"{DateTime.UtcNow:yyyy-MM-ddTHH:mm:ss.fffZ} {moduleDigest} {compatibilityHash} {name.Replace(' ', '_')} {reason.ReplaceLineEndings(" ")}\n");
             using var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
             stream.Write(line);
         }
@@ -138,6 +152,8 @@ internal sealed class CompilationCache
             ? n << shift
             : null;
     }
+
+    private static string Hash(string description) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(description)))[..16];
 
     private static string OptLevelName(OptimizationLevel level) => level switch
     {

@@ -6,10 +6,12 @@ using Wasmtime.Components;
 namespace Containerd.Shim.Wasmtime;
 
 /// <summary>
-/// Runs WASI preview 1 commands and WASI 0.2 <c>wasi:cli/command</c> components on Wasmtime. One object lives in one
-/// instance process: <see cref="CanHandle"/> loads the module or component at task Create and <see cref="RunWasi"/>
-/// runs it at Start. Loading takes a compiled artifact from the program's cache (the content store for a wasm layer,
-/// the cache folder for a rootfs file) when one fits this engine, and compiles, then stores the artifact, otherwise.
+/// Runs WASI preview 1 commands, WASI 0.2 <c>wasi:cli/command</c> components and <c>wasi:http/proxy</c> components
+/// (served by the host in Http/) on Wasmtime. One object lives in one instance process: <see cref="CanHandle"/> loads
+/// the module or component at task Create and <see cref="RunWasi"/> runs it at Start. Loading takes a compiled
+/// artifact from the program's cache (the content store for a wasm layer, the cache folder for a rootfs file) when
+/// one fits this engine, and compiles, then stores the artifact, otherwise. Proxy components are compiled on the
+/// wasi:http host's engine, whose artifacts are keyed by <see cref="CompilationCache.HttpCompatibilityHash"/>.
 /// </summary>
 public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisposable
 {
@@ -19,7 +21,7 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
     private Component? _component;
     private string? _runExport;
     private Task<Engine>? _warming;
-    private ReadOnlyMemory<byte>? _httpProxy;
+    private Http.ProxyHost? _httpProxy;
 
     /// <inheritdoc/>
     public string CompatibilityHash => Settings.CompatibilityHash;
@@ -57,17 +59,18 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
             var (kind, export) = ComponentWorld.Classify(entrypoint.Name, exports);
             if (kind == ComponentKind.HttpProxy)
             {
-                // Served by the wasi:http host (Http/), which links the proxy world's imports itself and compiles
-                // the component on its own engine at Start; its artifact is not cached yet.
-                _httpProxy = bytes;
+                // Served by the wasi:http host (Http/), which links the proxy world's imports itself, on an engine of
+                // its own; loading it here also links it, so a proxy the host cannot serve fails Create.
+                _httpProxy = Load(_engine, entrypoint, bytes, proxy: true).Proxy;
+                ShimTrace.Mark("instance: proxy component loaded");
                 return;
             }
             _runExport = export;
-            _component = Load(_engine, entrypoint, bytes).Component;
+            _component = Load(_engine, entrypoint, bytes, proxy: false).Component;
             CheckLinks(entrypoint, _component!);
             return;
         }
-        _module = Load(_engine, entrypoint, bytes).Module;
+        _module = Load(_engine, entrypoint, bytes, proxy: false).Module;
         ShimTrace.Mark("instance: module loaded");
         var found = _module!.Exports.FirstOrDefault(e => e.Name == entrypoint.Function);
         if (found is not FunctionExport)
@@ -86,7 +89,9 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
         }
         if (_httpProxy is { } proxy)
         {
-            return Http.HttpProxyRunner.Run(proxy, precompiled: false, ctx.EnvironmentVariables, ctx.Entrypoint.Name);
+            // The runner owns the host from here on.
+            _httpProxy = null;
+            return Http.HttpProxyRunner.Run(proxy, ctx.EnvironmentVariables, ctx.Entrypoint.Name);
         }
         if (_component is not null)
         {
@@ -203,6 +208,7 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
     {
         _module?.Dispose();
         _component?.Dispose();
+        _httpProxy?.Dispose();
         if (_engine is null && _warming is { IsCompletedSuccessfully: true } warmed)
         {
             // Warmed up for a container that failed before CanHandle.
@@ -211,13 +217,32 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
         _engine?.Dispose();
     }
 
-    /// <inheritdoc/>
+    /// <summary>Compiles <paramref name="module"/> and returns the engine's native artifact. A wasi:http proxy
+    /// component is compiled on the wasi:http host's engine (what <see cref="RunWasi"/> would load), whose artifacts
+    /// are keyed by <see cref="CompilationCache.HttpCompatibilityHash"/> rather than <see cref="CompatibilityHash"/>.</summary>
     public byte[] Precompile(ReadOnlySpan<byte> module, ModuleFormat format)
     {
         _engine ??= _warming is { } warming ? warming.GetAwaiter().GetResult() : Settings.CreateEngine();
         var digest = DirectoryModuleCache.DigestOf(module);
-        using var compiled = Compile(_engine, digest, module, format, digest, "precompile");
+        using var compiled = Compile(_engine, digest, module, format, digest, "precompile", IsProxy(module, format));
         return compiled.Serialize();
+    }
+
+    private static bool IsProxy(ReadOnlySpan<byte> module, ModuleFormat format)
+    {
+        if (format != ModuleFormat.Component)
+        {
+            return false;
+        }
+        try
+        {
+            return ComponentWorld.Classify("component", WasmBinary.ComponentExports(module)).Kind == ComponentKind.HttpProxy;
+        }
+        catch (Exception e) when (e is InvalidDataException or EntrypointException)
+        {
+            // Compiling it says what is wrong with it.
+            return false;
+        }
     }
 
     private static ReadOnlyMemory<byte> Read(Entrypoint entrypoint) =>
@@ -225,14 +250,15 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
             ? b
             : File.ReadAllBytes(entrypoint.Path ?? throw new EntrypointException(EntrypointError.Missing, entrypoint.Name, "no module file or bytes"));
 
-    private Compiled Load(Engine engine, Entrypoint entrypoint, ReadOnlyMemory<byte> bytes)
+    private Compiled Load(Engine engine, Entrypoint entrypoint, ReadOnlyMemory<byte> bytes, bool proxy)
     {
         var digest = DirectoryModuleCache.DigestOf(bytes.Span);
         var cache = entrypoint.Cache ?? Settings.ForRootfsModule(digest);
+        var hash = proxy ? Settings.HttpCompatibilityHash : CompatibilityHash;
         var reason = "cache off";
         if (cache is not null)
         {
-            if (TryLoadCached(engine, entrypoint, cache, out var problem) is { } cached)
+            if (TryLoadCached(engine, entrypoint, cache, hash, proxy, out var problem) is { } cached)
             {
                 return cached;
             }
@@ -242,9 +268,9 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
         Compiled compiled;
         try
         {
-            compiled = Compile(engine, entrypoint.Name, bytes.Span, entrypoint.Format, digest, reason);
+            compiled = Compile(engine, entrypoint.Name, bytes.Span, entrypoint.Format, digest, reason, proxy);
         }
-        catch (WasmtimeException e)
+        catch (Exception e) when (e is WasmtimeException || (proxy && e is InvalidOperationException))
         {
             var what = entrypoint.Format switch
             {
@@ -258,7 +284,7 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
         {
             try
             {
-                cache.Store(Name, CompatibilityHash, compiled.Serialize());
+                cache.Store(Name, hash, compiled.Serialize());
             }
             catch (Exception e)
             {
@@ -269,12 +295,12 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
         return compiled;
     }
 
-    private Compiled? TryLoadCached(Engine engine, Entrypoint entrypoint, ICompiledModuleCache cache, out string? problem)
+    private Compiled? TryLoadCached(Engine engine, Entrypoint entrypoint, ICompiledModuleCache cache, string hash, bool proxy, out string? problem)
     {
         CompiledArtifact? artifact;
         try
         {
-            artifact = cache.Find(Name, CompatibilityHash, out problem);
+            artifact = cache.Find(Name, hash, out problem);
         }
         catch (Exception e)
         {
@@ -290,23 +316,30 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
         try
         {
             // A file is memory-mapped, so containers of one module share the code pages.
+            if (proxy)
+            {
+                return new Compiled(null, null, artifact.Path is { } proxyFile
+                    ? Http.ProxyHost.DeserializeFile(proxyFile, Settings.HttpEngine)
+                    : Http.ProxyHost.Deserialize(artifact.Bytes.Span, Settings.HttpEngine));
+            }
             if (entrypoint.Format == ModuleFormat.Component)
             {
                 return new Compiled(null, artifact.Path is { } file
                     ? Component.DeserializeFile(engine, file)
-                    : Component.Deserialize(engine, artifact.Bytes.Span));
+                    : Component.Deserialize(engine, artifact.Bytes.Span), null);
             }
             return new Compiled(artifact.Path is { } path
                 ? Module.DeserializeFile(engine, entrypoint.Name, path)
-                : Module.Deserialize(engine, entrypoint.Name, artifact.Bytes.Span), null);
+                : Module.Deserialize(engine, entrypoint.Name, artifact.Bytes.Span), null, null);
         }
-        catch (Exception e) when (e is WasmtimeException or IOException)
+        catch (Exception e) when (e is WasmtimeException or IOException || (proxy && e is InvalidOperationException))
         {
-            // Wasmtime checks the artifact's engine version, settings and CPU features itself.
+            // Wasmtime checks the artifact's engine version, settings and CPU features itself (the wasi:http host
+            // reports its refusals as InvalidOperationException).
             problem = $"wasmtime refused {artifact.Digest}: {FirstLine(e.Message)}";
             try
             {
-                cache.Discard(Name, CompatibilityHash, artifact);
+                cache.Discard(Name, hash, artifact);
             }
             catch (Exception d)
             {
@@ -317,26 +350,31 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
     }
 
     // The one place a module is really compiled; the compile log counts exactly these.
-    private Compiled Compile(Engine engine, string name, ReadOnlySpan<byte> bytes, ModuleFormat format, string digest, string reason)
+    private Compiled Compile(Engine engine, string name, ReadOnlySpan<byte> bytes, ModuleFormat format, string digest, string reason, bool proxy)
     {
-        Settings.RecordCompilation(digest, name, reason);
+        Settings.RecordCompilation(digest, proxy ? Settings.HttpCompatibilityHash : CompatibilityHash, name, reason);
+        if (proxy)
+        {
+            return new Compiled(null, null, Http.ProxyHost.Compile(bytes, Settings.HttpEngine));
+        }
         return format switch
         {
-            ModuleFormat.Component => new Compiled(null, Component.FromBytes(engine, bytes)),
-            ModuleFormat.Text => new Compiled(Module.FromText(engine, name, System.Text.Encoding.UTF8.GetString(bytes)), null),
-            _ => new Compiled(Module.FromBytes(engine, name, bytes), null),
+            ModuleFormat.Component => new Compiled(null, Component.FromBytes(engine, bytes), null),
+            ModuleFormat.Text => new Compiled(Module.FromText(engine, name, System.Text.Encoding.UTF8.GetString(bytes)), null, null),
+            _ => new Compiled(Module.FromBytes(engine, name, bytes), null, null),
         };
     }
 
-    // A compiled core module or component: the cache paths are the same for both.
-    private sealed record Compiled(Module? Module, Component? Component) : IDisposable
+    // A compiled core module, component or proxy component: the cache paths are the same for all three.
+    private sealed record Compiled(Module? Module, Component? Component, Http.ProxyHost? Proxy) : IDisposable
     {
-        public byte[] Serialize() => Module?.Serialize() ?? Component!.Serialize();
+        public byte[] Serialize() => Module?.Serialize() ?? Component?.Serialize() ?? Proxy!.Serialize();
 
         public void Dispose()
         {
             Module?.Dispose();
             Component?.Dispose();
+            Proxy?.Dispose();
         }
     }
 

@@ -149,6 +149,80 @@ public sealed class WasmPodTests
         await AssertNothingLeftAsync(node, pod);
     }
 
+    [Fact]
+    public async Task Http_component_in_a_pod_answers_get_and_post_on_the_pod_ip()
+    {
+        await using var node = await CriNode.StartAsync(cni: true);
+        const string Image = "localhost/runwasi-dotnet/http-echo-cri:latest";
+        var component = await Containerd.Testing.TestImages.EnsureComponentAsync("http-echo");
+        var image = Containerd.Testing.TestImages.Build("http-echo-cri", new ImageDefinition
+        {
+            Name = Image,
+            Platform = Platform.LinuxAmd64,
+            Config = new ImageConfig { Entrypoint = ["/http-echo.wasm"] },
+            Layers = [new FilesystemLayer([LayerEntry.File("http-echo.wasm", component, Modes.Executable)])],
+        });
+        await node.ImportAsync(image.TarPath);
+        var pod = await node.RunPodAsync("wasm-http", CriNode.WasmHandler, hostNetwork: false);
+        var sandbox = await node.Cri.Runtime.PodSandboxStatusAsync(new PodSandboxStatusRequest { PodSandboxId = pod.Id }, deadline: CriClient.Deadline());
+        var ip = IPAddress.Parse(sandbox.Status.Network.Ip);
+
+        // Create loads the component, which compiles it unless the shim's cache has it: longer than the usual
+        // deadline on a loaded machine. It listens on the default 0.0.0.0:8080 in the pod's network namespace.
+        var config = new ContainerConfig
+        {
+            Metadata = new ContainerMetadata { Name = "echo" },
+            Image = new ImageSpec { Image = Image },
+            LogPath = Path.Combine("echo", "0.log"),
+            Linux = new LinuxContainerConfig(),
+        };
+        var created = await node.Cri.Runtime.CreateContainerAsync(
+            new CreateContainerRequest { PodSandboxId = pod.Id, Config = config, SandboxConfig = pod.Config }, deadline: CriClient.Deadline(600));
+        await node.Cri.Runtime.StartContainerAsync(new StartContainerRequest { ContainerId = created.ContainerId }, deadline: CriClient.Deadline());
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        var get = new HttpRequestMessage(HttpMethod.Get, $"http://{ip}:8080/hello?x=1");
+        get.Headers.Add("x-echo", "from-the-host");
+        var got = await SendUntilListeningAsync(http, get, TimeSpan.FromMinutes(2));
+        Assert.Equal("method=GET\npath=/hello?x=1\nx-echo=from-the-host\n\n", got);
+        var post = new HttpRequestMessage(HttpMethod.Post, $"http://{ip}:8080/echo") { Content = new StringContent("posted to the pod") };
+        post.Headers.Add("x-echo", "post");
+        using var posted = await http.SendAsync(post);
+        Assert.Equal(HttpStatusCode.OK, posted.StatusCode);
+        Assert.Equal("method=POST\npath=/echo\nx-echo=post\n\nposted to the pod", await posted.Content.ReadAsStringAsync());
+        Assert.Single(node.ShimServers());
+
+        await node.RemovePodAsync(pod);
+        Assert.Empty(await node.WaitForNoShimAsync(TimeSpan.FromSeconds(30)));
+
+        await AssertNothingLeftAsync(node, pod);
+    }
+
+    // Sends until something answers (the bridge and the server come up on their own time); a clone of the request
+    // for each try, since a sent HttpRequestMessage cannot be sent again.
+    private static async Task<string> SendUntilListeningAsync(HttpClient http, HttpRequestMessage request, TimeSpan timeout)
+    {
+        var until = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var attempt = new HttpRequestMessage(request.Method, request.RequestUri);
+            foreach (var (name, values) in request.Headers)
+            {
+                attempt.Headers.Add(name, values);
+            }
+            try
+            {
+                using var response = await http.SendAsync(attempt);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                return await response.Content.ReadAsStringAsync();
+            }
+            catch (HttpRequestException) when (DateTime.UtcNow < until)
+            {
+                await Task.Delay(500);
+            }
+        }
+    }
+
     private static string NetNamespace(int pid) => new FileInfo($"/proc/{pid}/ns/net").LinkTarget!;
 
     private static async Task WaitForLogLineAsync(string path, TimeSpan timeout)

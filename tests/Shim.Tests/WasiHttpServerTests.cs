@@ -1,5 +1,7 @@
 using System.Net;
 using System.Text;
+using Containerd.Shim.Wasm;
+using Containerd.Shim.Wasmtime;
 using Containerd.Shim.Wasmtime.Http;
 using Xunit;
 
@@ -41,6 +43,22 @@ public sealed class WasiHttpServerTests : IAsyncLifetime
         Assert.Equal("method=GET\npath=/hello/world?x=1&y=two\nx-echo=spike\n\n", body);
         Assert.Equal("GET", response.Headers.GetValues("x-echo-method").Single());
         Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task EnginesPrecompileOfAProxyComponentGivesAnArtifactTheHttpHostServes()
+    {
+        // IPrecompiler must compile a proxy for the wasi:http host's engine, not the command engine.
+        using var engine = new WasmtimeEngine();
+        var artifact = ((IPrecompiler)engine).Precompile(HttpEchoComponent.Wasm, ModuleFormat.Component);
+        await using var server = await WasiHttpServer.StartAsync(artifact, new IPEndPoint(IPAddress.Loopback, 0), precompiled: true);
+        using var client = new HttpClient { BaseAddress = new Uri(server.Addresses.Single()), Timeout = TimeSpan.FromMinutes(2) };
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/precompiled");
+        request.Headers.Add("x-echo", "ahead");
+        using var response = await client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("method=GET\npath=/precompiled\nx-echo=ahead\n\n", await response.Content.ReadAsStringAsync());
     }
 
     [Fact]

@@ -23,6 +23,8 @@ internal static unsafe partial class ComponentApi
     [LibraryImport(Lib)] public static partial IntPtr wasm_engine_new_with_config(IntPtr config);
     [LibraryImport(Lib)] public static partial void wasm_engine_delete(IntPtr engine);
     [LibraryImport(Lib)] public static partial void wasmtime_config_max_wasm_stack_set(IntPtr config, nuint size);
+    // wasmtime_opt_level_t: none 0, speed 1, speed_and_size 2 (the order of Wasmtime.OptimizationLevel).
+    [LibraryImport(Lib)] public static partial void wasmtime_config_cranelift_opt_level_set(IntPtr config, byte level);
     [LibraryImport(Lib)] public static partial IntPtr wasmtime_pooling_allocation_config_new();
     [LibraryImport(Lib)] public static partial void wasmtime_pooling_allocation_config_delete(IntPtr pooling);
     [LibraryImport(Lib)] public static partial void wasmtime_pooling_allocation_strategy_set(IntPtr config, IntPtr pooling);
@@ -41,6 +43,8 @@ internal static unsafe partial class ComponentApi
     [LibraryImport(Lib)] public static partial IntPtr wasmtime_component_new(IntPtr engine, byte* buf, nuint len, out IntPtr component);
     [LibraryImport(Lib)] public static partial IntPtr wasmtime_component_serialize(IntPtr component, ByteVec* ret);
     [LibraryImport(Lib)] public static partial IntPtr wasmtime_component_deserialize(IntPtr engine, byte* buf, nuint len, out IntPtr component);
+    [LibraryImport(Lib)]
+    public static partial IntPtr wasmtime_component_deserialize_file(IntPtr engine, [MarshalAs(UnmanagedType.LPUTF8Str)] string path, out IntPtr component);
     [LibraryImport(Lib)] public static partial void wasmtime_component_delete(IntPtr component);
     [LibraryImport(Lib)] public static partial IntPtr wasmtime_component_get_export_index(IntPtr component, IntPtr instanceIndex, byte* name, nuint len);
     [LibraryImport(Lib)] public static partial void wasmtime_component_export_index_delete(IntPtr index);

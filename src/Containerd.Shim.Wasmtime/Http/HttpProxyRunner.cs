@@ -23,6 +23,22 @@ public static class HttpProxyRunner
     /// </summary>
     public static int Run(ReadOnlyMemory<byte> component, bool precompiled, IEnumerable<(string Name, string Value)> env, string name)
     {
+        ProxyHost host;
+        try
+        {
+            host = ProxyHost.Load(component.Span, precompiled);
+        }
+        catch (InvalidOperationException e)
+        {
+            Console.Error.WriteLine($"wasmtime: {name}: {e.Message}");
+            return 1;
+        }
+        return Run(host, env, name);
+    }
+
+    /// <summary>Serves a loaded component (which this call owns and disposes) until SIGINT/SIGTERM.</summary>
+    internal static int Run(ProxyHost host, IEnumerable<(string Name, string Value)> env, string name)
+    {
         IPEndPoint endpoint;
         try
         {
@@ -30,6 +46,7 @@ public static class HttpProxyRunner
         }
         catch (FormatException e)
         {
+            host.Dispose();
             Console.Error.WriteLine($"wasmtime: {name}: {e.Message}");
             return 1;
         }
@@ -55,7 +72,7 @@ public static class HttpProxyRunner
         WasiHttpServer server;
         try
         {
-            server = WasiHttpServer.StartAsync(component, endpoint, precompiled).GetAwaiter().GetResult();
+            server = WasiHttpServer.StartAsync(host, endpoint).GetAwaiter().GetResult();
         }
         catch (Exception e) when (e is IOException or InvalidOperationException)
         {

@@ -53,28 +53,54 @@ internal sealed unsafe class ProxyHost : IDisposable
         }
     }
 
-    /// <summary>Compiles a component (wasm bytes) or loads a precompiled one (serialized by this engine).</summary>
-    public static ProxyHost Load(ReadOnlySpan<byte> bytes, bool precompiled = false)
+    /// <summary>Compiles a component (wasm bytes) or loads a precompiled one (serialized by this engine), on an engine
+    /// with the default <see cref="ProxyEngineOptions"/>.</summary>
+    public static ProxyHost Load(ReadOnlySpan<byte> bytes, bool precompiled = false) =>
+        precompiled ? Deserialize(bytes, ProxyEngineOptions.Default) : Compile(bytes, ProxyEngineOptions.Default);
+
+    /// <summary>Compiles a component (wasm bytes).</summary>
+    public static ProxyHost Compile(ReadOnlySpan<byte> bytes, ProxyEngineOptions options)
+    {
+        fixed (byte* p = bytes)
+        {
+            var (data, length) = ((IntPtr)p, (nuint)bytes.Length);
+            return Create(options, (IntPtr engine, out IntPtr component) => wasmtime_component_new(engine, (byte*)data, length, out component));
+        }
+    }
+
+    /// <summary>Loads an artifact <see cref="Serialize"/> wrote with the same engine options; Wasmtime refuses one
+    /// from another version or configuration (InvalidOperationException).</summary>
+    public static ProxyHost Deserialize(ReadOnlySpan<byte> bytes, ProxyEngineOptions options)
+    {
+        fixed (byte* p = bytes)
+        {
+            var (data, length) = ((IntPtr)p, (nuint)bytes.Length);
+            return Create(options, (IntPtr engine, out IntPtr component) => wasmtime_component_deserialize(engine, (byte*)data, length, out component));
+        }
+    }
+
+    /// <summary>Like <see cref="Deserialize"/> from a file, which Wasmtime memory-maps: instance processes serving one
+    /// cached component share its code pages.</summary>
+    public static ProxyHost DeserializeFile(string path, ProxyEngineOptions options) =>
+        Create(options, (IntPtr engine, out IntPtr component) => wasmtime_component_deserialize_file(engine, path, out component));
+
+    private delegate IntPtr LoadComponent(IntPtr engine, out IntPtr component);
+
+    private static ProxyHost Create(ProxyEngineOptions options, LoadComponent load)
     {
         var config = wasm_config_new();
-        if (Environment.GetEnvironmentVariable("WASI_HTTP_POOLING") == "1")
+        wasmtime_config_cranelift_opt_level_set(config, (byte)options.OptLevel);
+        if (options.Pooling)
         {
-            // Opt-in: with its default limits the pooling allocator served the echo component slower than the
-            // on-demand one here (docs/benchmarks.md); tuning its slots is future work.
             var pooling = wasmtime_pooling_allocation_config_new();
             wasmtime_pooling_allocation_strategy_set(config, pooling);
             wasmtime_pooling_allocation_config_delete(pooling);
         }
+        // The engine takes the config over, also when it fails.
         var engine = wasm_engine_new_with_config(config);
         try
         {
-            IntPtr component;
-            fixed (byte* p = bytes)
-            {
-                Check(precompiled
-                    ? wasmtime_component_deserialize(engine, p, (nuint)bytes.Length, out component)
-                    : wasmtime_component_new(engine, p, (nuint)bytes.Length, out component), "loading the component");
-            }
+            Check(load(engine, out var component), "loading the component");
             try
             {
                 return new ProxyHost(engine, component);
@@ -610,3 +636,22 @@ internal sealed unsafe class ProxyHost : IDisposable
 
 /// <summary>The guest trapped or failed while handling a request.</summary>
 internal sealed class GuestException(string message) : Exception(message);
+
+/// <summary>
+/// The settings of the engine the wasi:http host compiles a proxy component with. They decide whether an artifact fits,
+/// so they are part of its cache key (<see cref="CompilationCache.HttpCompatibilityHash"/>).
+/// </summary>
+/// <param name="OptLevel">Cranelift's optimization level.</param>
+/// <param name="Pooling">Whether instances come from the pooling allocator.</param>
+internal readonly record struct ProxyEngineOptions(global::Wasmtime.OptimizationLevel OptLevel, bool Pooling)
+{
+    /// <summary>The environment variable that turns the pooling allocator on (<c>1</c>).</summary>
+    public const string PoolingVariable = "WASI_HTTP_POOLING";
+
+    /// <summary>Speed, and the pooling allocator when <see cref="PoolingVariable"/> is 1: opt-in, because with its default
+    /// limits it served the echo component slower than the on-demand allocator here (docs/benchmarks.md).</summary>
+    public static ProxyEngineOptions Default => new(global::Wasmtime.OptimizationLevel.Speed, PoolingFromEnvironment());
+
+    /// <summary>Whether <see cref="PoolingVariable"/> asks for the pooling allocator.</summary>
+    public static bool PoolingFromEnvironment() => Environment.GetEnvironmentVariable(PoolingVariable) == "1";
+}

@@ -63,9 +63,12 @@ public sealed class WasiHttpServer : IAsyncDisposable
     /// <paramref name="endpoint"/>.
     /// </summary>
     public static async Task<WasiHttpServer> StartAsync(ReadOnlyMemory<byte> component, IPEndPoint endpoint, bool precompiled = false,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default) =>
+        await StartAsync(ProxyHost.Load(component.Span, precompiled), endpoint, cancellationToken);
+
+    /// <summary>Starts listening with a loaded component, which the server owns from here on (also when this fails).</summary>
+    internal static async Task<WasiHttpServer> StartAsync(ProxyHost host, IPEndPoint endpoint, CancellationToken cancellationToken = default)
     {
-        var host = ProxyHost.Load(component.Span, precompiled);
         try
         {
             var builder = WebApplication.CreateSlimBuilder();

@@ -25,7 +25,7 @@ internal sealed unsafe class ProxyHost : IDisposable
     private static readonly List<string> FunctionNames = [];
 
     // WASI_HTTP_TRACE=1 logs every host call to stderr: the way to see what a component expects of this host.
-    private static readonly bool Trace = Environment.GetEnvironmentVariable("WASI_HTTP_TRACE") == "1";
+    internal static readonly bool Trace = Environment.GetEnvironmentVariable("WASI_HTTP_TRACE") == "1";
     private static readonly object FunctionsLock = new();
 
     private readonly IntPtr _engine;
@@ -150,6 +150,7 @@ internal sealed unsafe class ProxyHost : IDisposable
                 Authority = incoming.Authority,
                 Headers = headers,
                 Body = incoming.RequestBody,
+                Trailers = () => incoming.RequestTrailers() is { } trailers ? new Fields([.. trailers], immutable: true) : null,
             };
             var args = stackalloc Val[2];
             args[0] = Resource(context, ResourceTypes.IncomingRequest, request.Table.Add(incomingRequest));
@@ -188,6 +189,7 @@ internal sealed unsafe class ProxyHost : IDisposable
         {
             wasmtime_store_delete(store);
             gc.Free();
+            request.DisposeOwned();
         }
     }
 
@@ -459,28 +461,56 @@ internal sealed unsafe class ProxyHost : IDisposable
                 res[0] = List([.. ready]);
                 return;
             }
-            pollables.MinBy(p => p.DeadlineTicks)!.Block();
+            Pollable.WaitAny(pollables);
         }
     }
 
     private static void Read(ProxyRequest r, IntPtr c, ReadOnlySpan<Val> a, Span<Val> res)
     {
-        var bytes = r.Table.Get<InputStream>(ReadRep(c, a[0])).Read((int)Math.Min(a[1].A, int.MaxValue));
-        res[0] = bytes is null ? Err(Variant("closed")) : Ok(ByteList(bytes));
+        if (ReadFrom(r, c, a[0], a[1].A, out var failed) is not { } bytes)
+        {
+            res[0] = failed;
+            return;
+        }
+        res[0] = Ok(ByteList(bytes));
     }
 
     private static void Skip(ProxyRequest r, IntPtr c, ReadOnlySpan<Val> a, Span<Val> res)
     {
-        var bytes = r.Table.Get<InputStream>(ReadRep(c, a[0])).Read((int)Math.Min(a[1].A, int.MaxValue));
-        res[0] = bytes is null ? Err(Variant("closed")) : Ok(U64((ulong)bytes.Length));
+        if (ReadFrom(r, c, a[0], a[1].A, out var failed) is not { } bytes)
+        {
+            res[0] = failed;
+            return;
+        }
+        res[0] = Ok(U64((ulong)bytes.Length));
+    }
+
+    /// <summary>A read of an input-stream: its bytes, or null and the stream-error to return.</summary>
+    private static byte[]? ReadFrom(ProxyRequest r, IntPtr c, in Val self, ulong max, out Val failed)
+    {
+        failed = default;
+        try
+        {
+            var bytes = r.Table.Get<InputStream>(ReadRep(c, self)).Read((int)Math.Min(max, int.MaxValue));
+            if (bytes is null)
+            {
+                failed = Err(Variant("closed"));
+            }
+            return bytes;
+        }
+        catch (StreamFailure e)
+        {
+            failed = Err(Variant("last-operation-failed", Resource(c, ResourceTypes.IoError, r.Table.Add(new IoError(e.Message, e.Code)))));
+            return null;
+        }
     }
 
     private static void Splice(ProxyRequest r, IntPtr c, ReadOnlySpan<Val> a, Span<Val> res)
     {
-        var bytes = r.Table.Get<InputStream>(ReadRep(c, a[1])).Read((int)Math.Min(a[2].A, int.MaxValue));
-        if (bytes is null)
+        if (ReadFrom(r, c, a[1], a[2].A, out var failed) is not { } bytes)
         {
-            res[0] = Err(Variant("closed"));
+            EndBorrow(c, a[0]);
+            res[0] = failed;
             return;
         }
         var written = Write(r, c, a[0], bytes, flush: false);
@@ -598,7 +628,7 @@ internal sealed unsafe class ProxyHost : IDisposable
     {
         try
         {
-            RequestOf(context).Table.Remove(rep);
+            RequestOf(context).Table.Drop(rep);
             return IntPtr.Zero;
         }
         catch (Exception e)

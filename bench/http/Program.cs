@@ -2,6 +2,7 @@
 // hello-world in the same process and run, both driven over loopback by the same HttpClient load loop.
 // Usage: bench-http <http-echo.wasm or .cwasm> [requests=2000] [concurrency=16]
 //        bench-http serve <component>   (HttpProxyRunner as the shim runs it: address from the environment, signals)
+//        bench-http compile <component.wasm> <out.cwasm>
 using System.Diagnostics;
 using System.Net;
 using Containerd.Shim.Wasmtime.Http;
@@ -10,6 +11,12 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
+if (args[0] == "compile")
+{
+    // bench-http compile <component.wasm> <out.cwasm>: the artifact the other modes load without compiling.
+    File.WriteAllBytes(args[2], WasiHttpServer.Precompile(File.ReadAllBytes(args[1])));
+    return 0;
+}
 if (args[0] == "serve")
 {
     var bytes = File.ReadAllBytes(args[1]);

@@ -16,6 +16,13 @@ internal sealed unsafe class ProxyHost : IDisposable
 {
     internal delegate void HostFunction(ProxyRequest request, IntPtr context, ReadOnlySpan<Val> args, Span<Val> results);
 
+    /// <summary>Bytes of each pooled linear memory reset in place between requests (WASI_HTTP_KEEP_RESIDENT).</summary>
+    private const long KeepResident = 8 << 20;
+
+    // WASI_HTTP_PROFILE=1 times the phases of every request and prints their means when the host is disposed.
+    private static readonly bool Profile = Environment.GetEnvironmentVariable("WASI_HTTP_PROFILE") == "1";
+    private static long _pThread, _pStore, _pInstantiate, _pCall, _pPostReturn, _pDelete, _pCount;
+
     /// <summary>Guest stacks: the JS engines inside proxy components recurse deeply.</summary>
     private const int GuestThreadStack = 8 * 1024 * 1024;
 
@@ -32,6 +39,7 @@ internal sealed unsafe class ProxyHost : IDisposable
     private readonly IntPtr _component;
     private readonly IntPtr _linker;
     private readonly IntPtr _handleIndex;
+    private readonly GuestThreads _threads = new(GuestThreadStack, "wasi-http guest");
 
     private ProxyHost(IntPtr engine, IntPtr component)
     {
@@ -57,11 +65,19 @@ internal sealed unsafe class ProxyHost : IDisposable
     public static ProxyHost Load(ReadOnlySpan<byte> bytes, bool precompiled = false)
     {
         var config = wasm_config_new();
-        if (Environment.GetEnvironmentVariable("WASI_HTTP_POOLING") == "1")
+        // An instance maps the component's initial memory copy-on-write instead of copying it (Wasmtime's default,
+        // said explicitly because everything below relies on it).
+        wasmtime_config_memory_init_cow_set(config, true);
+        if (Environment.GetEnvironmentVariable("WASI_HTTP_POOLING") != "0")
         {
-            // Opt-in: with its default limits the pooling allocator served the echo component slower than the
-            // on-demand one here (docs/benchmarks.md); tuning its slots is future work.
+            // Pooled instance slots are reused instead of mapped and unmapped per request, and the first
+            // KeepResident bytes of a memory are reset in place (memset back to the image) rather than discarded:
+            // a componentize-js guest dirties a few MB per request, and taking those pages as fresh page faults (with
+            // TLB shootdowns across the guest threads) was the largest cost measured (docs/benchmarks.md).
             var pooling = wasmtime_pooling_allocation_config_new();
+            var keep = long.TryParse(Environment.GetEnvironmentVariable("WASI_HTTP_KEEP_RESIDENT"), out var resident) ? resident : KeepResident;
+            wasmtime_pooling_allocation_config_linear_memory_keep_resident_set(pooling, (nuint)keep);
+            wasmtime_pooling_allocation_config_table_keep_resident_set(pooling, (nuint)keep);
             wasmtime_pooling_allocation_strategy_set(config, pooling);
             wasmtime_pooling_allocation_config_delete(pooling);
         }
@@ -109,8 +125,10 @@ internal sealed unsafe class ProxyHost : IDisposable
     public Task HandleAsync(IProxyExchange exchange)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var thread = new Thread(() =>
+        var queued = Stopwatch.GetTimestamp();
+        _threads.Run(() =>
         {
+            Interlocked.Add(ref _pThread, Stopwatch.GetTimestamp() - queued);
             try
             {
                 Run(new ProxyRequest(exchange));
@@ -120,20 +138,24 @@ internal sealed unsafe class ProxyHost : IDisposable
             {
                 done.SetException(e);
             }
-        }, GuestThreadStack)
-        { IsBackground = true, Name = "wasi-http guest" };
-        thread.Start();
+        });
         return done.Task;
     }
 
     private void Run(ProxyRequest request)
     {
+        var t0 = Stopwatch.GetTimestamp();
         var gc = GCHandle.Alloc(request);
         var store = wasmtime_store_new(_engine, GCHandle.ToIntPtr(gc), IntPtr.Zero);
         try
         {
             var context = wasmtime_store_context(store);
+            var t1 = Stopwatch.GetTimestamp();
             Check(wasmtime_component_linker_instantiate(_linker, context, _component, out var instance), "instantiating the component");
+            var t2 = Stopwatch.GetTimestamp();
+            Interlocked.Add(ref _pStore, t1 - t0);
+            Interlocked.Add(ref _pInstantiate, t2 - t1);
+            Interlocked.Increment(ref _pCount);
             ComponentFunc func;
             if (!wasmtime_component_instance_get_func(&instance, context, _handleIndex, out func))
             {
@@ -157,7 +179,9 @@ internal sealed unsafe class ProxyHost : IDisposable
             args[1] = Resource(context, ResourceTypes.ResponseOutparam, request.Table.Add(new ResponseOutparam()));
             try
             {
+                var t3 = Stopwatch.GetTimestamp();
                 var error = wasmtime_component_func_call(&func, context, args, 2, null, 0);
+                Interlocked.Add(ref _pCall, Stopwatch.GetTimestamp() - t3);
                 if (error != IntPtr.Zero)
                 {
                     var message = TakeMessage(error);
@@ -171,7 +195,9 @@ internal sealed unsafe class ProxyHost : IDisposable
                     request.FlushBody();
                     return;
                 }
+                var t4 = Stopwatch.GetTimestamp();
                 Check(wasmtime_component_func_post_return(&func, context), "post-return");
+                Interlocked.Add(ref _pPostReturn, Stopwatch.GetTimestamp() - t4);
             }
             finally
             {
@@ -187,7 +213,9 @@ internal sealed unsafe class ProxyHost : IDisposable
         }
         finally
         {
+            var t5 = Stopwatch.GetTimestamp();
             wasmtime_store_delete(store);
+            Interlocked.Add(ref _pDelete, Stopwatch.GetTimestamp() - t5);
             gc.Free();
             request.DisposeOwned();
         }
@@ -205,6 +233,12 @@ internal sealed unsafe class ProxyHost : IDisposable
 
     public void Dispose()
     {
+        if (Profile && _pCount > 0)
+        {
+            double Ms(long t) => t * 1000.0 / Stopwatch.Frequency / _pCount;
+            Console.Error.WriteLine($"wasi:http profile, mean ms of {_pCount} requests (wall): waiting for a thread {Ms(_pThread):F3}, " +
+                $"store {Ms(_pStore):F3}, instantiate {Ms(_pInstantiate):F3}, handle {Ms(_pCall):F3}, post-return {Ms(_pPostReturn):F3}, store delete {Ms(_pDelete):F3}");
+        }
         wasmtime_component_export_index_delete(_handleIndex);
         wasmtime_component_linker_delete(_linker);
         wasmtime_component_delete(_component);

@@ -17,7 +17,7 @@ internal sealed unsafe class ProxyHost : IDisposable
     internal delegate void HostFunction(ProxyRequest request, IntPtr context, ReadOnlySpan<Val> args, Span<Val> results);
 
     /// <summary>Bytes of each pooled linear memory reset in place between requests (WASI_HTTP_KEEP_RESIDENT).</summary>
-    private const long KeepResident = 8 << 20;
+    private const long KeepResident = 0;
 
     // WASI_HTTP_PROFILE=1 times the phases of every request and prints their means when the host is disposed.
     private static readonly bool Profile = Environment.GetEnvironmentVariable("WASI_HTTP_PROFILE") == "1";
@@ -70,10 +70,10 @@ internal sealed unsafe class ProxyHost : IDisposable
         wasmtime_config_memory_init_cow_set(config, true);
         if (Environment.GetEnvironmentVariable("WASI_HTTP_POOLING") != "0")
         {
-            // Pooled instance slots are reused instead of mapped and unmapped per request, and the first
-            // KeepResident bytes of a memory are reset in place (memset back to the image) rather than discarded:
-            // a componentize-js guest dirties a few MB per request, and taking those pages as fresh page faults (with
-            // TLB shootdowns across the guest threads) was the largest cost measured (docs/benchmarks.md).
+            // Pooled instance slots are reused instead of mapped and unmapped per request (munmap with TLB
+            // shootdowns across the guest threads was a large part of the kernel time measured, docs/benchmarks.md).
+            // Keeping memory resident (reset by memset instead of madvise) cost more CPU than the page faults it
+            // saves for the componentize-js echo, so it is off unless WASI_HTTP_KEEP_RESIDENT asks for it.
             var pooling = wasmtime_pooling_allocation_config_new();
             var keep = long.TryParse(Environment.GetEnvironmentVariable("WASI_HTTP_KEEP_RESIDENT"), out var resident) ? resident : KeepResident;
             wasmtime_pooling_allocation_config_linear_memory_keep_resident_set(pooling, (nuint)keep);

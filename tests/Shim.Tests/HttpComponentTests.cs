@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
 using Containerd.Shim.Wasmtime;
@@ -21,6 +22,8 @@ public sealed class HttpComponentTests(PrecompileFixture fx, ITestOutputHelper o
 {
     private const string Image = "localhost/runwasi-dotnet/http-echo:latest";
     private const string Module = "/http-echo.wasm";
+    private const string FetchImage = "localhost/runwasi-dotnet/http-fetch:latest";
+    private const string FetchModule = "/http-fetch.wasm";
 
     // The ~13 MB component takes seconds to compile idle, a minute or more on a loaded machine.
     private static readonly TimeSpan ServeTimeout = TimeSpan.FromMinutes(5);
@@ -277,16 +280,69 @@ public sealed class HttpComponentTests(PrecompileFixture fx, ITestOutputHelper o
 
     private sealed record UniqueComponent(string Tag, string Path, string Digest);
 
-    private async Task ImportAsync()
+    [Fact]
+    public async Task Proxy_component_fetches_from_a_server_in_its_network_namespace()
     {
-        var component = HttpEchoComponent.PathOf;
-        _ = HttpEchoComponent.Wasm; // builds it when `make` has not
-        var image = TestImages.Build("http-echo", new ImageDefinition
+        _ = HttpFetchComponent.Wasm; // builds it when `make` has not
+        await ImportAsync("http-fetch", FetchImage, FetchModule, HttpFetchComponent.PathOf);
+        var id = WasmShimFixture.NewId("http-out");
+        var run = RunAsync(id, FetchImage, FetchModule);
+        var site = Directory.CreateTempSubdirectory("http-out-");
+        Process? upstream = null;
+        try
         {
-            Name = Image,
+            var pid = await WaitForPidAsync(id, run);
+            // The upstream: busybox's httpd, started inside the container's network namespace (which has only lo).
+            await File.WriteAllTextAsync(Path.Combine(site.FullName, "greeting.txt"), "hello from the container's netns\n");
+            upstream = Process.Start(new ProcessStartInfo("nsenter",
+                [$"--net=/proc/{pid}/ns/net", TestImages.BusyboxBinaryPath, "httpd", "-f", "-p", "127.0.0.1:8081", "-h", site.FullName])
+            {
+                RedirectStandardError = true,
+            })!;
+
+            var url = Uri.EscapeDataString("http://127.0.0.1:8081/greeting.txt");
+            var get = await CurlAsync(pid, run, ["-i", $"http://127.0.0.1:8080/relay?url={url}"]);
+            Assert.Contains("HTTP/1.1 200 OK", get.Stdout);
+            Assert.EndsWith("\r\n\r\nhello from the container's netns\n", get.Stdout);
+
+            // Nothing listens on 8082 in that namespace: the guest's fetch fails and it answers 502.
+            var refused = await CurlAsync(pid, run, ["-i", $"http://127.0.0.1:8080/relay?url={Uri.EscapeDataString("http://127.0.0.1:8082/")}"]);
+            Assert.Contains("HTTP/1.1 502", refused.Stdout);
+
+            await fx.Containerd.RunCtrAsync("task", "kill", "-s", "SIGINT", id);
+            var exit = await run.WaitAsync(TimeSpan.FromMinutes(1));
+            Assert.True(exit.ExitCode == 0, exit.ToString());
+        }
+        finally
+        {
+            if (upstream is not null)
+            {
+                if (!upstream.HasExited)
+                {
+                    upstream.Kill(entireProcessTree: true);
+                }
+                await upstream.WaitForExitAsync();
+                upstream.Dispose();
+            }
+            await CleanUpAsync(id, run);
+            site.Delete(recursive: true);
+        }
+    }
+
+    private Task ImportAsync()
+    {
+        _ = HttpEchoComponent.Wasm; // builds it when `make` has not
+        return ImportAsync("http-echo", Image, Module, HttpEchoComponent.PathOf);
+    }
+
+    private async Task ImportAsync(string name, string imageName, string module, string component)
+    {
+        var image = TestImages.Build(name, new ImageDefinition
+        {
+            Name = imageName,
             Platform = Platform.LinuxAmd64,
-            Config = new ImageConfig { Entrypoint = [Module] },
-            Layers = [new FilesystemLayer([LayerEntry.File("http-echo.wasm", component, Modes.Executable)])],
+            Config = new ImageConfig { Entrypoint = [module] },
+            Layers = [new FilesystemLayer([LayerEntry.File(module.TrimStart('/'), component, Modes.Executable)])],
         });
         await fx.Containerd.ImportAsync(image.TarPath);
     }

@@ -9,30 +9,69 @@ namespace Shim.Tests;
 /// </summary>
 public static class HttpEchoComponent
 {
-    private static readonly Lazy<byte[]> Bytes = new(Build);
+    private static readonly HttpTestComponent Component = new("http-echo", null);
 
-    public static string PathOf => Path.Combine(RepositoryLayout.OutDir, "components", "http-echo.wasm");
+    public static string PathOf => Component.PathOf;
 
-    public static byte[] Wasm => Bytes.Value;
+    public static byte[] Wasm => Component.Wasm;
 
-    private static readonly Lazy<byte[]> Compiled = new(() =>
+    /// <summary>The component compiled by this build's engine.</summary>
+    public static byte[] Precompiled => Component.Precompiled;
+}
+
+/// <summary>
+/// The outgoing-HTTP test component (tools/components/http-fetch): fetches the URL in its request's <c>url</c> query
+/// parameter and answers with the upstream's status, body and x-upstream header (502 when the fetch fails).
+/// </summary>
+public static class HttpFetchComponent
+{
+    private static readonly HttpTestComponent Component = new("http-fetch", "http-fetch/fetch.js");
+
+    public static string PathOf => Component.PathOf;
+
+    public static byte[] Wasm => Component.Wasm;
+
+    public static byte[] Precompiled => Component.Precompiled;
+}
+
+/// <summary>A componentize-js wasi:http component of tools/components, built (and precompiled) on first use.</summary>
+internal sealed class HttpTestComponent
+{
+    private readonly string _name;
+    private readonly string? _handler;
+    private readonly Lazy<byte[]> _bytes;
+    private readonly Lazy<byte[]> _compiled;
+
+    public HttpTestComponent(string name, string? handler)
+    {
+        _name = name;
+        _handler = handler;
+        _bytes = new(Build);
+        _compiled = new(Compile);
+    }
+
+    public string PathOf => Path.Combine(RepositoryLayout.OutDir, "components", $"{_name}.wasm");
+
+    public byte[] Wasm => _bytes.Value;
+
+    public byte[] Precompiled => _compiled.Value;
+
+    private byte[] Compile()
     {
         // The ~13 MB component takes tens of seconds to compile here; test classes share one artifact per build.
         var artifact = PathOf + $".{File.GetLastWriteTimeUtc(typeof(Containerd.Shim.Wasmtime.Http.WasiHttpServer).Assembly.Location).Ticks}.cwasm";
+        var wasm = Wasm;
         if (File.Exists(artifact) && File.GetLastWriteTimeUtc(artifact) > File.GetLastWriteTimeUtc(PathOf))
         {
             return File.ReadAllBytes(artifact);
         }
-        var bytes = Containerd.Shim.Wasmtime.Http.WasiHttpServer.Precompile(Wasm);
+        var bytes = Containerd.Shim.Wasmtime.Http.WasiHttpServer.Precompile(wasm);
         File.WriteAllBytes(artifact + ".tmp", bytes);
         File.Move(artifact + ".tmp", artifact, overwrite: true);
         return bytes;
-    });
+    }
 
-    /// <summary>The component compiled by this build's engine.</summary>
-    public static byte[] Precompiled => Compiled.Value;
-
-    private static byte[] Build()
+    private byte[] Build()
     {
         var path = PathOf;
         if (!File.Exists(path))
@@ -43,7 +82,7 @@ public static class HttpEchoComponent
                 Run(tools, "npm", "ci --no-audit --no-fund --loglevel=error");
             }
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            Run(tools, "node", $"http-echo/build.mjs {path}");
+            Run(tools, "node", $"http-echo/build.mjs {path}{(_handler is null ? "" : " " + _handler)}");
         }
         return File.ReadAllBytes(path);
     }

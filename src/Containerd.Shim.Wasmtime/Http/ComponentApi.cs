@@ -28,6 +28,10 @@ internal static unsafe partial class ComponentApi
     [LibraryImport(Lib)] public static partial IntPtr wasmtime_pooling_allocation_config_new();
     [LibraryImport(Lib)] public static partial void wasmtime_pooling_allocation_config_delete(IntPtr pooling);
     [LibraryImport(Lib)] public static partial void wasmtime_pooling_allocation_strategy_set(IntPtr config, IntPtr pooling);
+    [LibraryImport(Lib)] public static partial void wasmtime_pooling_allocation_config_linear_memory_keep_resident_set(IntPtr pooling, nuint size);
+    [LibraryImport(Lib)] public static partial void wasmtime_pooling_allocation_config_table_keep_resident_set(IntPtr pooling, nuint size);
+    [LibraryImport(Lib)] public static partial void wasmtime_pooling_allocation_config_max_unused_warm_slots_set(IntPtr pooling, uint slots);
+    [LibraryImport(Lib)] public static partial void wasmtime_config_memory_init_cow_set(IntPtr config, [MarshalAs(UnmanagedType.U1)] bool enable);
     [LibraryImport(Lib)] public static partial void wasm_byte_vec_new(ByteVec* vec, nuint size, byte* data);
     [LibraryImport(Lib)] public static partial void wasm_byte_vec_delete(ByteVec* vec);
 

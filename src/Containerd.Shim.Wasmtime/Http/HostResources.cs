@@ -16,6 +16,12 @@ internal static class ResourceTypes
         TerminalInput = 16, TerminalOutput = 17, Descriptor = 18;
 }
 
+/// <summary>Host objects that must act when the guest drops their handle (a request body dropped unfinished).</summary>
+internal interface IDropped
+{
+    void Dropped();
+}
+
 /// <summary>Maps reps to host objects for one request's store.</summary>
 internal sealed class ResourceTable
 {
@@ -35,29 +41,77 @@ internal sealed class ResourceTable
             : throw new InvalidOperationException($"resource {rep} is not a live {typeof(T).Name}");
 
     public object? Remove(uint rep) => _items.Remove(rep, out var item) ? item : null;
-}
 
-/// <summary>A pollable: ready now, or at a monotonic deadline (clock subscriptions).</summary>
-internal sealed class Pollable(long deadlineTicks)
-{
-    /// <summary>Stopwatch ticks at which it becomes ready; 0 means always ready.</summary>
-    public long DeadlineTicks { get; } = deadlineTicks;
-
-    public bool Ready => DeadlineTicks == 0 || Stopwatch.GetTimestamp() >= DeadlineTicks;
-
-    public void Block()
+    /// <summary>The guest dropped a handle (the linker's resource destructor).</summary>
+    public void Drop(uint rep)
     {
-        var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), DeadlineTicks);
-        if (DeadlineTicks != 0 && wait > TimeSpan.Zero)
+        if (Remove(rep) is IDropped dropped)
         {
-            Thread.Sleep(wait);
+            dropped.Dropped();
         }
     }
 }
 
-internal sealed class IoError(string message)
+/// <summary>
+/// A pollable: ready now, at a monotonic deadline (clock subscriptions), or when a task completes (a response
+/// arriving, trailers received).
+/// </summary>
+internal sealed class Pollable
+{
+    public Pollable(long deadlineTicks) => DeadlineTicks = deadlineTicks;
+
+    public Pollable(Task signal) => Signal = signal;
+
+    /// <summary>Stopwatch ticks at which it becomes ready; 0 means always ready (unless it has a signal).</summary>
+    public long DeadlineTicks { get; }
+
+    public Task? Signal { get; }
+
+    public bool Ready => Signal is { } signal ? signal.IsCompleted : DeadlineTicks == 0 || Stopwatch.GetTimestamp() >= DeadlineTicks;
+
+    public void Block() => WaitAny([this]);
+
+    /// <summary>Blocks until at least one of <paramref name="pollables"/> is ready (it may return early).</summary>
+    public static void WaitAny(Pollable[] pollables)
+    {
+        long deadline = long.MaxValue;
+        var signals = new List<Task>();
+        foreach (var p in pollables)
+        {
+            if (p.Ready)
+            {
+                return;
+            }
+            if (p.Signal is { } signal)
+            {
+                signals.Add(signal);
+            }
+            else
+            {
+                deadline = Math.Min(deadline, p.DeadlineTicks);
+            }
+        }
+        var wait = deadline == long.MaxValue
+            ? Timeout.Infinite
+            : (int)Math.Clamp(Math.Ceiling(Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline).TotalMilliseconds), 0, int.MaxValue);
+        if (signals.Count == 0)
+        {
+            Thread.Sleep(wait);
+        }
+        else
+        {
+            // WaitAny returns for faulted or cancelled tasks too, without throwing: the owner reads the outcome.
+            Task.WaitAny([.. signals], wait);
+        }
+    }
+}
+
+/// <summary>A wasi:io error; <see cref="Code"/> is what wasi:http's http-error-code reports for it.</summary>
+internal sealed class IoError(string message, ErrorCode? code = null)
 {
     public string Message { get; } = message;
+
+    public ErrorCode? Code { get; } = code;
 }
 
 /// <summary>
@@ -65,12 +119,15 @@ internal sealed class IoError(string message)
 /// guest runs on its own thread, so blocking there costs no other request anything, and a guest that polls first
 /// finds every stream ready.
 /// </summary>
-internal sealed class InputStream(Stream? source)
+internal sealed class InputStream(Stream? source, TimeSpan? betweenBytes = null)
 {
     private readonly Stream? _source = source;
     private bool _closed = source is null;
 
-    /// <summary>Up to <paramref name="max"/> bytes, or null at the end of the stream.</summary>
+    /// <summary>
+    /// Up to <paramref name="max"/> bytes, or null at the end of the stream. Fails with <see cref="StreamFailure"/>
+    /// when the source does (a peer that went away, the between-bytes timeout of an outgoing request).
+    /// </summary>
     public byte[]? Read(int max)
     {
         if (_closed)
@@ -82,7 +139,22 @@ internal sealed class InputStream(Stream? source)
             return [];
         }
         var buffer = new byte[Math.Min(max, 64 * 1024)];
-        var n = _source!.ReadAsync(buffer).AsTask().GetAwaiter().GetResult();
+        int n;
+        using var timeout = betweenBytes is { } limit ? new CancellationTokenSource(limit) : null;
+        try
+        {
+            n = _source!.ReadAsync(buffer, timeout?.Token ?? default).AsTask().GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (timeout?.IsCancellationRequested == true)
+        {
+            _closed = true;
+            throw new StreamFailure("no body bytes within the between-bytes timeout", new ErrorCode("connection-read-timeout"));
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException or ObjectDisposedException)
+        {
+            _closed = true;
+            throw new StreamFailure(e.Message, OutgoingHttp.ErrorOf(e));
+        }
         if (n == 0)
         {
             _closed = true;
@@ -90,6 +162,12 @@ internal sealed class InputStream(Stream? source)
         }
         return n == buffer.Length ? buffer : buffer[..n];
     }
+}
+
+/// <summary>A stream operation failed; the guest sees last-operation-failed with this message and error code.</summary>
+internal sealed class StreamFailure(string message, ErrorCode? code) : Exception(message)
+{
+    public ErrorCode? Code { get; } = code;
 }
 
 /// <summary>A guest-writable byte stream over a .NET stream (a response body, the container's stdout).</summary>
@@ -144,17 +222,39 @@ internal sealed class IncomingRequest
 
     public required Stream Body { get; init; }
 
+    /// <summary>The request's trailers, once its body has been read to the end (null when there are none).</summary>
+    public required Func<Fields?> Trailers { get; init; }
+
     public bool Consumed { get; set; }
 }
 
-internal sealed class IncomingBody(Stream body)
+/// <summary>
+/// A body the guest reads: a request's from Kestrel or a response's from HttpClient. <paramref name="trailers"/>
+/// reads the trailers once the body has been read to its end (null when there are none).
+/// </summary>
+internal sealed class IncomingBody(Stream body, Func<Fields?> trailers, TimeSpan? betweenBytes = null)
 {
     public Stream Body { get; } = body;
 
+    public TimeSpan? BetweenBytes { get; } = betweenBytes;
+
     public bool StreamTaken { get; set; }
+
+    /// <summary>Reads what the guest left of the body, then the trailers: the outcome of incoming-body.finish.</summary>
+    public Task<Fields?> Finish() => Task.Run(async () =>
+    {
+        await Body.CopyToAsync(Stream.Null);
+        return trailers();
+    });
 }
 
-internal sealed class FutureTrailers;
+/// <summary>The trailers of an incoming body, ready once the rest of the body has arrived.</summary>
+internal sealed class FutureTrailers(Task<Fields?> trailers)
+{
+    public Task<Fields?> Trailers { get; } = trailers;
+
+    public bool Taken { get; set; }
+}
 
 /// <summary>The response the guest builds; the host sends it once the guest sets the outparam.</summary>
 internal sealed class OutgoingResponse(Fields headers)
@@ -166,11 +266,34 @@ internal sealed class OutgoingResponse(Fields headers)
     public bool BodyTaken { get; set; }
 }
 
-internal sealed class OutgoingBody(OutputStream stream)
+/// <summary>
+/// A body the guest writes (a response's, or an outgoing request's). <paramref name="finish"/> receives the
+/// trailers at outgoing-body.finish; <paramref name="abandon"/> runs when the guest drops the body unfinished.
+/// </summary>
+internal sealed class OutgoingBody(OutputStream stream, Action<Fields?>? finish = null, Action? abandon = null) : IDropped
 {
     public OutputStream Stream { get; } = stream;
 
     public bool StreamTaken { get; set; }
+
+    public bool Finished { get; private set; }
+
+    public void Finish(Fields? trailers)
+    {
+        Finished = true;
+        Stream.Flush();
+        Stream.Closed = true;
+        finish?.Invoke(trailers);
+    }
+
+    public void Dropped()
+    {
+        if (!Finished)
+        {
+            Stream.Closed = true;
+            abandon?.Invoke();
+        }
+    }
 }
 
 internal sealed class ResponseOutparam;
@@ -189,6 +312,17 @@ internal sealed class OutgoingRequest(Fields headers)
     public string? Authority { get; set; }
 
     public OutgoingBody? Body { get; set; }
+
+    /// <summary>Where the body's bytes go: buffered until handle, then streamed to HttpClient.</summary>
+    public RequestBodySink? BodySink { get; set; }
 }
 
-internal sealed class RequestOptions;
+/// <summary>wasi:http request-options: timeouts of an outgoing request (null: the host's default).</summary>
+internal sealed class RequestOptions
+{
+    public TimeSpan? ConnectTimeout { get; set; }
+
+    public TimeSpan? FirstByteTimeout { get; set; }
+
+    public TimeSpan? BetweenBytesTimeout { get; set; }
+}

@@ -116,10 +116,10 @@ internal static unsafe class HttpTypes
                 return;
             }
             request.Consumed = true;
-            res[0] = Ok(Resource(c, ResourceTypes.IncomingBody, r.Table.Add(new IncomingBody(request.Body))));
+            res[0] = Ok(Resource(c, ResourceTypes.IncomingBody, r.Table.Add(new IncomingBody(request.Body, request.Trailers))));
         });
 
-        // incoming-body and its trailers (requests arriving through Kestrel carry none the guest sees)
+        // incoming-body (a request's or a response's) and its trailers
         Func(i, "[method]incoming-body.stream", (r, c, a, res) =>
         {
             var body = r.Table.Get<IncomingBody>(ReadRep(c, a[0]));
@@ -129,22 +129,36 @@ internal static unsafe class HttpTypes
                 return;
             }
             body.StreamTaken = true;
-            res[0] = Ok(Resource(c, ResourceTypes.InputStream, r.Table.Add(new InputStream(body.Body))));
+            res[0] = Ok(Resource(c, ResourceTypes.InputStream, r.Table.Add(new InputStream(body.Body, body.BetweenBytes))));
         });
         Func(i, "[static]incoming-body.finish", (r, c, a, res) =>
         {
-            r.Table.Remove(ReadRep(c, a[0]));
-            res[0] = Resource(c, ResourceTypes.FutureTrailers, r.Table.Add(new FutureTrailers()));
+            var rep = ReadRep(c, a[0]);
+            var body = r.Table.Get<IncomingBody>(rep);
+            r.Table.Remove(rep);
+            res[0] = Resource(c, ResourceTypes.FutureTrailers, r.Table.Add(new FutureTrailers(body.Finish())));
         });
         Func(i, "[method]future-trailers.subscribe", (r, c, a, res) =>
-        {
-            EndBorrow(c, a[0]);
-            res[0] = Resource(c, ResourceTypes.Pollable, r.Table.Add(new Pollable(0)));
-        });
+            res[0] = Resource(c, ResourceTypes.Pollable, r.Table.Add(new Pollable(r.Table.Get<FutureTrailers>(ReadRep(c, a[0])).Trailers))));
         Func(i, "[method]future-trailers.get", (r, c, a, res) =>
         {
-            EndBorrow(c, a[0]);
-            res[0] = Option(Ok(Ok(Option(null))));
+            var future = r.Table.Get<FutureTrailers>(ReadRep(c, a[0]));
+            var task = future.Trailers;
+            if (!task.IsCompleted)
+            {
+                res[0] = Option(null);
+            }
+            else if (future.Taken)
+            {
+                res[0] = Option(Err());
+            }
+            else
+            {
+                future.Taken = true;
+                res[0] = Option(Ok(task.IsCompletedSuccessfully
+                    ? Ok(Option(task.Result is { } trailers ? NewFields(c, r, trailers) : null))
+                    : Err(ErrorFor(task.Exception?.InnerException ?? new OperationCanceledException()).ToVal())));
+            }
         });
 
         // outgoing-response
@@ -179,7 +193,7 @@ internal static unsafe class HttpTypes
                 return;
             }
             response.BodyTaken = true;
-            var body = new OutgoingBody(new OutputStream(new ResponseBodyStream(r)));
+            var body = new OutgoingBody(new OutputStream(new ResponseBodyStream(r)), finish: r.SetTrailers);
             res[0] = Ok(Resource(c, ResourceTypes.OutgoingBody, r.Table.Add(body)));
         });
         Func(i, "[method]outgoing-body.write", (r, c, a, res) =>
@@ -198,14 +212,22 @@ internal static unsafe class HttpTypes
             var rep = ReadRep(c, a[0]);
             var body = r.Table.Get<OutgoingBody>(rep);
             r.Table.Remove(rep);
-            if (OptionValue(a[1]) is var trailers && trailers != null)
+            Fields? trailers = null;
+            if (OptionValue(a[1]) is var handle && handle != null)
             {
-                // Kestrel could send trailers on chunked responses; this host drops them (decision record).
-                r.Table.Remove(ReadRep(c, *trailers));
+                var trailersRep = ReadRep(c, *handle);
+                trailers = r.Table.Get<Fields>(trailersRep);
+                r.Table.Remove(trailersRep);
             }
-            body.Stream.Flush();
-            body.Stream.Closed = true;
-            res[0] = Ok();
+            try
+            {
+                body.Finish(trailers);
+                res[0] = Ok();
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
+            {
+                res[0] = Err(new ErrorCode("connection-terminated").ToVal());
+            }
         });
         Func(i, "[static]response-outparam.set", (r, c, a, res) =>
         {
@@ -225,7 +247,7 @@ internal static unsafe class HttpTypes
             }
         });
 
-        // outgoing-request: built by the guest, refused by the outgoing handler (decision record)
+        // outgoing-request: built by the guest, sent by wasi:http/outgoing-handler (OutgoingHttp)
         Func(i, "[constructor]outgoing-request", (r, c, a, res) =>
         {
             var rep = ReadRep(c, a[0]);
@@ -241,7 +263,9 @@ internal static unsafe class HttpTypes
                 res[0] = Err();
                 return;
             }
-            request.Body = new OutgoingBody(new OutputStream(new MemoryStream()));
+            var sink = new RequestBodySink();
+            request.BodySink = sink;
+            request.Body = new OutgoingBody(new OutputStream(sink), finish: _ => sink.Finish(), abandon: sink.Abandon);
             res[0] = Ok(Resource(c, ResourceTypes.OutgoingBody, r.Table.Add(request.Body)));
         });
         Func(i, "[method]outgoing-request.method", (r, c, a, res) => res[0] = Method(Outgoing(r, c, a[0]).Method));
@@ -261,7 +285,7 @@ internal static unsafe class HttpTypes
         Func(i, "[method]outgoing-request.set-scheme", (r, c, a, res) =>
         {
             var value = OptionValue(a[1]);
-            Outgoing(r, c, a[0]).Scheme = value == null ? null : CaseName(*value) == "other" ? ReadString(*Payload(*value)) : CaseName(*value);
+            Outgoing(r, c, a[0]).Scheme = value == null ? null : CaseName(*value) == "other" ? ReadString(*Payload(*value)) : CaseName(*value).ToLowerInvariant();
             res[0] = Ok();
         });
         Func(i, "[method]outgoing-request.authority", (r, c, a, res) => res[0] = OptionalString(Outgoing(r, c, a[0]).Authority));
@@ -273,35 +297,95 @@ internal static unsafe class HttpTypes
         Func(i, "[method]outgoing-request.headers", (r, c, a, res) =>
             res[0] = Resource(c, ResourceTypes.Fields, r.Table.Add(Outgoing(r, c, a[0]).Headers)));
         Func(i, "[constructor]request-options", (r, c, a, res) => res[0] = Resource(c, ResourceTypes.RequestOptions, r.Table.Add(new RequestOptions())));
-        foreach (var timeout in new[] { "connect-timeout", "first-byte-timeout", "between-bytes-timeout" })
-        {
-            Func(i, $"[method]request-options.{timeout}", (r, c, a, res) =>
-            {
-                EndBorrow(c, a[0]);
-                res[0] = Option(null);
-            });
-            Func(i, $"[method]request-options.set-{timeout}", (r, c, a, res) =>
-            {
-                EndBorrow(c, a[0]);
-                res[0] = Ok();
-            });
-        }
+        DefineTimeout(i, "connect-timeout", o => o.ConnectTimeout, (o, v) => o.ConnectTimeout = v);
+        DefineTimeout(i, "first-byte-timeout", o => o.FirstByteTimeout, (o, v) => o.FirstByteTimeout = v);
+        DefineTimeout(i, "between-bytes-timeout", o => o.BetweenBytesTimeout, (o, v) => o.BetweenBytesTimeout = v);
         Func(i, "http-error-code", (r, c, a, res) =>
+            res[0] = Option(r.Table.Get<IoError>(ReadRep(c, a[0])).Code?.ToVal()));
+
+        // The response to an outgoing request.
+        Func(i, "[method]future-incoming-response.subscribe", (r, c, a, res) =>
+            res[0] = Resource(c, ResourceTypes.Pollable, r.Table.Add(new Pollable(r.Table.Get<FutureIncomingResponse>(ReadRep(c, a[0])).Response))));
+        Func(i, "[method]future-incoming-response.get", (r, c, a, res) =>
         {
-            EndBorrow(c, a[0]);
-            res[0] = Option(null);
+            var future = r.Table.Get<FutureIncomingResponse>(ReadRep(c, a[0]));
+            var task = future.Response;
+            if (!task.IsCompleted)
+            {
+                res[0] = Option(null);
+            }
+            else if (future.Taken)
+            {
+                res[0] = Option(Err());
+            }
+            else
+            {
+                future.Taken = true;
+                if (task.IsCompletedSuccessfully)
+                {
+                    res[0] = Option(Ok(Ok(Resource(c, ResourceTypes.IncomingResponse, r.Table.Add(task.Result)))));
+                    return;
+                }
+                var failure = task.Exception?.InnerException ?? new OperationCanceledException();
+                var code = ErrorFor(failure);
+                if (Trace)
+                {
+                    Console.Error.WriteLine($"wasi:http outgoing request failed: {code.Case} {code.Detail}: {failure.Message}");
+                }
+                res[0] = Option(Ok(Err(code.ToVal())));
+            }
+        });
+        Func(i, "[method]incoming-response.status", (r, c, a, res) => res[0] = U16(r.Table.Get<IncomingResponse>(ReadRep(c, a[0])).Status));
+        Func(i, "[method]incoming-response.headers", (r, c, a, res) =>
+            res[0] = NewFields(c, r, r.Table.Get<IncomingResponse>(ReadRep(c, a[0])).Headers));
+        Func(i, "[method]incoming-response.consume", (r, c, a, res) =>
+        {
+            var response = r.Table.Get<IncomingResponse>(ReadRep(c, a[0]));
+            if (response.Consumed)
+            {
+                res[0] = Err();
+                return;
+            }
+            response.Consumed = true;
+            var message = response.Message;
+            var stream = message.Content.ReadAsStreamAsync().GetAwaiter().GetResult();
+            res[0] = Ok(Resource(c, ResourceTypes.IncomingBody,
+                r.Table.Add(new IncomingBody(stream, () => OutgoingHttp.TrailersOf(message), response.BetweenBytes))));
         });
     }
 
-    /// <summary>wasi:http/outgoing-handler.handle: outgoing requests are refused for now (decision record).</summary>
+    private static void DefineTimeout(IntPtr i, string name, Func<RequestOptions, TimeSpan?> get, Action<RequestOptions, TimeSpan?> set)
+    {
+        Func(i, $"[method]request-options.{name}", (r, c, a, res) =>
+            res[0] = Option(get(r.Table.Get<RequestOptions>(ReadRep(c, a[0]))) is { } value ? U64((ulong)(value.Ticks * 100)) : null));
+        Func(i, $"[method]request-options.set-{name}", (r, c, a, res) =>
+        {
+            var options = r.Table.Get<RequestOptions>(ReadRep(c, a[0]));
+            var value = OptionValue(a[1]);
+            set(options, value == null ? null : TimeSpan.FromTicks((long)Math.Min(value->A / 100, (ulong)TimeSpan.MaxValue.Ticks)));
+            res[0] = Ok();
+        });
+    }
+
+    private static ErrorCode ErrorFor(Exception e) => OutgoingHttp.ErrorOf(e) ?? new ErrorCode("internal-error", e.Message);
+
+    /// <summary>wasi:http/outgoing-handler.handle: sends the guest's request with HttpClient (OutgoingHttp).</summary>
     public static void OutgoingHandle(ProxyRequest r, IntPtr c, ReadOnlySpan<Val> a, Span<Val> res)
     {
-        r.Table.Remove(ReadRep(c, a[0]));
-        if (OptionValue(a[1]) is var options && options != null)
+        var rep = ReadRep(c, a[0]);
+        var request = r.Table.Get<OutgoingRequest>(rep);
+        r.Table.Remove(rep);
+        RequestOptions? options = null;
+        if (OptionValue(a[1]) is var handle && handle != null)
         {
-            r.Table.Remove(ReadRep(c, *options));
+            var optionsRep = ReadRep(c, *handle);
+            options = r.Table.Get<RequestOptions>(optionsRep);
+            r.Table.Remove(optionsRep);
         }
-        res[0] = Err(Variant("HTTP-request-denied"));
+        var (future, error) = OutgoingHttp.Send(r, request, options);
+        res[0] = future is not null
+            ? Ok(Resource(c, ResourceTypes.FutureIncomingResponse, r.Table.Add(future)))
+            : Err(error!.ToVal());
     }
 
     private static Val NewFields(IntPtr c, ProxyRequest r, Fields fields) => Resource(c, ResourceTypes.Fields, r.Table.Add(fields));

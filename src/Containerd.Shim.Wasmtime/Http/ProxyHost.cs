@@ -16,6 +16,13 @@ internal sealed unsafe class ProxyHost : IDisposable
 {
     internal delegate void HostFunction(ProxyRequest request, IntPtr context, ReadOnlySpan<Val> args, Span<Val> results);
 
+    /// <summary>Bytes of each pooled linear memory reset in place between requests (WASI_HTTP_KEEP_RESIDENT).</summary>
+    private const long KeepResident = 0;
+
+    // WASI_HTTP_PROFILE=1 times the phases of every request and prints their means when the host is disposed.
+    private static readonly bool Profile = Environment.GetEnvironmentVariable("WASI_HTTP_PROFILE") == "1";
+    private static long _pThread, _pStore, _pInstantiate, _pCall, _pPostReturn, _pDelete, _pCount;
+
     /// <summary>Guest stacks: the JS engines inside proxy components recurse deeply.</summary>
     private const int GuestThreadStack = 8 * 1024 * 1024;
 
@@ -25,13 +32,14 @@ internal sealed unsafe class ProxyHost : IDisposable
     private static readonly List<string> FunctionNames = [];
 
     // WASI_HTTP_TRACE=1 logs every host call to stderr: the way to see what a component expects of this host.
-    private static readonly bool Trace = Environment.GetEnvironmentVariable("WASI_HTTP_TRACE") == "1";
+    internal static readonly bool Trace = Environment.GetEnvironmentVariable("WASI_HTTP_TRACE") == "1";
     private static readonly object FunctionsLock = new();
 
     private readonly IntPtr _engine;
     private readonly IntPtr _component;
     private readonly IntPtr _linker;
     private readonly IntPtr _handleIndex;
+    private readonly GuestThreads _threads = new(GuestThreadStack, "wasi-http guest");
 
     private ProxyHost(IntPtr engine, IntPtr component)
     {
@@ -90,9 +98,19 @@ internal sealed unsafe class ProxyHost : IDisposable
     {
         var config = wasm_config_new();
         wasmtime_config_cranelift_opt_level_set(config, (byte)options.OptLevel);
+        // An instance maps the component's initial memory copy-on-write instead of copying it (Wasmtime's default,
+        // said explicitly because everything below relies on it).
+        wasmtime_config_memory_init_cow_set(config, true);
         if (options.Pooling)
         {
+            // Pooled instance slots are reused instead of mapped and unmapped per request (munmap with TLB
+            // shootdowns across the guest threads was a large part of the kernel time measured, docs/benchmarks.md).
+            // Keeping memory resident (reset by memset instead of madvise) cost more CPU than the page faults it
+            // saves for the componentize-js echo, so it is off unless WASI_HTTP_KEEP_RESIDENT asks for it.
             var pooling = wasmtime_pooling_allocation_config_new();
+            var keep = long.TryParse(Environment.GetEnvironmentVariable("WASI_HTTP_KEEP_RESIDENT"), out var resident) ? resident : KeepResident;
+            wasmtime_pooling_allocation_config_linear_memory_keep_resident_set(pooling, (nuint)keep);
+            wasmtime_pooling_allocation_config_table_keep_resident_set(pooling, (nuint)keep);
             wasmtime_pooling_allocation_strategy_set(config, pooling);
             wasmtime_pooling_allocation_config_delete(pooling);
         }
@@ -135,8 +153,10 @@ internal sealed unsafe class ProxyHost : IDisposable
     public Task HandleAsync(IProxyExchange exchange)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var thread = new Thread(() =>
+        var queued = Stopwatch.GetTimestamp();
+        _threads.Run(() =>
         {
+            Interlocked.Add(ref _pThread, Stopwatch.GetTimestamp() - queued);
             try
             {
                 Run(new ProxyRequest(exchange));
@@ -146,20 +166,24 @@ internal sealed unsafe class ProxyHost : IDisposable
             {
                 done.SetException(e);
             }
-        }, GuestThreadStack)
-        { IsBackground = true, Name = "wasi-http guest" };
-        thread.Start();
+        });
         return done.Task;
     }
 
     private void Run(ProxyRequest request)
     {
+        var t0 = Stopwatch.GetTimestamp();
         var gc = GCHandle.Alloc(request);
         var store = wasmtime_store_new(_engine, GCHandle.ToIntPtr(gc), IntPtr.Zero);
         try
         {
             var context = wasmtime_store_context(store);
+            var t1 = Stopwatch.GetTimestamp();
             Check(wasmtime_component_linker_instantiate(_linker, context, _component, out var instance), "instantiating the component");
+            var t2 = Stopwatch.GetTimestamp();
+            Interlocked.Add(ref _pStore, t1 - t0);
+            Interlocked.Add(ref _pInstantiate, t2 - t1);
+            Interlocked.Increment(ref _pCount);
             ComponentFunc func;
             if (!wasmtime_component_instance_get_func(&instance, context, _handleIndex, out func))
             {
@@ -176,13 +200,16 @@ internal sealed unsafe class ProxyHost : IDisposable
                 Authority = incoming.Authority,
                 Headers = headers,
                 Body = incoming.RequestBody,
+                Trailers = () => incoming.RequestTrailers() is { } trailers ? new Fields([.. trailers], immutable: true) : null,
             };
             var args = stackalloc Val[2];
             args[0] = Resource(context, ResourceTypes.IncomingRequest, request.Table.Add(incomingRequest));
             args[1] = Resource(context, ResourceTypes.ResponseOutparam, request.Table.Add(new ResponseOutparam()));
             try
             {
+                var t3 = Stopwatch.GetTimestamp();
                 var error = wasmtime_component_func_call(&func, context, args, 2, null, 0);
+                Interlocked.Add(ref _pCall, Stopwatch.GetTimestamp() - t3);
                 if (error != IntPtr.Zero)
                 {
                     var message = TakeMessage(error);
@@ -196,7 +223,9 @@ internal sealed unsafe class ProxyHost : IDisposable
                     request.FlushBody();
                     return;
                 }
+                var t4 = Stopwatch.GetTimestamp();
                 Check(wasmtime_component_func_post_return(&func, context), "post-return");
+                Interlocked.Add(ref _pPostReturn, Stopwatch.GetTimestamp() - t4);
             }
             finally
             {
@@ -212,8 +241,11 @@ internal sealed unsafe class ProxyHost : IDisposable
         }
         finally
         {
+            var t5 = Stopwatch.GetTimestamp();
             wasmtime_store_delete(store);
+            Interlocked.Add(ref _pDelete, Stopwatch.GetTimestamp() - t5);
             gc.Free();
+            request.DisposeOwned();
         }
     }
 
@@ -229,6 +261,12 @@ internal sealed unsafe class ProxyHost : IDisposable
 
     public void Dispose()
     {
+        if (Profile && _pCount > 0)
+        {
+            double Ms(long t) => t * 1000.0 / Stopwatch.Frequency / _pCount;
+            Console.Error.WriteLine($"wasi:http profile, mean ms of {_pCount} requests (wall): waiting for a thread {Ms(_pThread):F3}, " +
+                $"store {Ms(_pStore):F3}, instantiate {Ms(_pInstantiate):F3}, handle {Ms(_pCall):F3}, post-return {Ms(_pPostReturn):F3}, store delete {Ms(_pDelete):F3}");
+        }
         wasmtime_component_export_index_delete(_handleIndex);
         wasmtime_component_linker_delete(_linker);
         wasmtime_component_delete(_component);
@@ -485,28 +523,56 @@ internal sealed unsafe class ProxyHost : IDisposable
                 res[0] = List([.. ready]);
                 return;
             }
-            pollables.MinBy(p => p.DeadlineTicks)!.Block();
+            Pollable.WaitAny(pollables);
         }
     }
 
     private static void Read(ProxyRequest r, IntPtr c, ReadOnlySpan<Val> a, Span<Val> res)
     {
-        var bytes = r.Table.Get<InputStream>(ReadRep(c, a[0])).Read((int)Math.Min(a[1].A, int.MaxValue));
-        res[0] = bytes is null ? Err(Variant("closed")) : Ok(ByteList(bytes));
+        if (ReadFrom(r, c, a[0], a[1].A, out var failed) is not { } bytes)
+        {
+            res[0] = failed;
+            return;
+        }
+        res[0] = Ok(ByteList(bytes));
     }
 
     private static void Skip(ProxyRequest r, IntPtr c, ReadOnlySpan<Val> a, Span<Val> res)
     {
-        var bytes = r.Table.Get<InputStream>(ReadRep(c, a[0])).Read((int)Math.Min(a[1].A, int.MaxValue));
-        res[0] = bytes is null ? Err(Variant("closed")) : Ok(U64((ulong)bytes.Length));
+        if (ReadFrom(r, c, a[0], a[1].A, out var failed) is not { } bytes)
+        {
+            res[0] = failed;
+            return;
+        }
+        res[0] = Ok(U64((ulong)bytes.Length));
+    }
+
+    /// <summary>A read of an input-stream: its bytes, or null and the stream-error to return.</summary>
+    private static byte[]? ReadFrom(ProxyRequest r, IntPtr c, in Val self, ulong max, out Val failed)
+    {
+        failed = default;
+        try
+        {
+            var bytes = r.Table.Get<InputStream>(ReadRep(c, self)).Read((int)Math.Min(max, int.MaxValue));
+            if (bytes is null)
+            {
+                failed = Err(Variant("closed"));
+            }
+            return bytes;
+        }
+        catch (StreamFailure e)
+        {
+            failed = Err(Variant("last-operation-failed", Resource(c, ResourceTypes.IoError, r.Table.Add(new IoError(e.Message, e.Code)))));
+            return null;
+        }
     }
 
     private static void Splice(ProxyRequest r, IntPtr c, ReadOnlySpan<Val> a, Span<Val> res)
     {
-        var bytes = r.Table.Get<InputStream>(ReadRep(c, a[1])).Read((int)Math.Min(a[2].A, int.MaxValue));
-        if (bytes is null)
+        if (ReadFrom(r, c, a[1], a[2].A, out var failed) is not { } bytes)
         {
-            res[0] = Err(Variant("closed"));
+            EndBorrow(c, a[0]);
+            res[0] = failed;
             return;
         }
         var written = Write(r, c, a[0], bytes, flush: false);
@@ -624,7 +690,7 @@ internal sealed unsafe class ProxyHost : IDisposable
     {
         try
         {
-            RequestOf(context).Table.Remove(rep);
+            RequestOf(context).Table.Drop(rep);
             return IntPtr.Zero;
         }
         catch (Exception e)
@@ -645,13 +711,13 @@ internal sealed class GuestException(string message) : Exception(message);
 /// <param name="Pooling">Whether instances come from the pooling allocator.</param>
 internal readonly record struct ProxyEngineOptions(global::Wasmtime.OptimizationLevel OptLevel, bool Pooling)
 {
-    /// <summary>The environment variable that turns the pooling allocator on (<c>1</c>).</summary>
+    /// <summary>The environment variable that turns the pooling allocator off (<c>0</c>).</summary>
     public const string PoolingVariable = "WASI_HTTP_POOLING";
 
-    /// <summary>Speed, and the pooling allocator when <see cref="PoolingVariable"/> is 1: opt-in, because with its default
-    /// limits it served the echo component slower than the on-demand allocator here (docs/benchmarks.md).</summary>
+    /// <summary>Speed, and the pooling allocator unless <see cref="PoolingVariable"/> is 0: with guest threads reused
+    /// it served the echo component faster than the on-demand allocator (docs/benchmarks.md).</summary>
     public static ProxyEngineOptions Default => new(global::Wasmtime.OptimizationLevel.Speed, PoolingFromEnvironment());
 
-    /// <summary>Whether <see cref="PoolingVariable"/> asks for the pooling allocator.</summary>
-    public static bool PoolingFromEnvironment() => Environment.GetEnvironmentVariable(PoolingVariable) == "1";
+    /// <summary>Whether the pooling allocator is on: unless <see cref="PoolingVariable"/> is 0.</summary>
+    public static bool PoolingFromEnvironment() => Environment.GetEnvironmentVariable(PoolingVariable) != "0";
 }

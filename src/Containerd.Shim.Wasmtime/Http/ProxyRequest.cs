@@ -15,6 +15,12 @@ internal interface IProxyExchange
 
     Stream RequestBody { get; }
 
+    /// <summary>The request's trailers, read after its body ended; null when it had none.</summary>
+    IEnumerable<KeyValuePair<string, byte[]>>? RequestTrailers();
+
+    /// <summary>Sends trailers after the response body, when the transport can; false when it cannot.</summary>
+    bool SetResponseTrailers(IReadOnlyList<KeyValuePair<string, byte[]>> trailers);
+
     /// <summary>Sets the status and headers; called once, on the guest's thread, before any body byte.</summary>
     void StartResponse(int status, IReadOnlyList<KeyValuePair<string, byte[]>> headers);
 
@@ -25,6 +31,7 @@ internal interface IProxyExchange
 internal sealed class ProxyRequest(IProxyExchange exchange)
 {
     private MemoryStream? _early;
+    private readonly List<IDisposable> _owned = [];
 
     public ResourceTable Table { get; } = new();
 
@@ -41,11 +48,49 @@ internal sealed class ProxyRequest(IProxyExchange exchange)
 
     public bool ResponseStarted { get; private set; }
 
+    /// <summary>Disposes <paramref name="item"/> when the request ends (outgoing requests and their responses).</summary>
+    public void Own(IDisposable item)
+    {
+        lock (_owned)
+        {
+            _owned.Add(item);
+        }
+    }
+
+    /// <summary>Ends what the guest's outgoing requests left open.</summary>
+    public void DisposeOwned()
+    {
+        IDisposable[] items;
+        lock (_owned)
+        {
+            items = [.. _owned];
+            _owned.Clear();
+        }
+        foreach (var item in items)
+        {
+            item.Dispose();
+        }
+    }
+
     public void SetResponse(OutgoingResponse response)
     {
         OutparamSet = true;
         Response = response;
         StartResponse();
+    }
+
+    /// <summary>The guest finished the response body with these trailers (outgoing-body.finish).</summary>
+    public void SetTrailers(Fields? trailers)
+    {
+        if (trailers is { Entries.Count: > 0 })
+        {
+            StartResponse();
+            if (ResponseStarted)
+            {
+                // A transport that cannot send them drops them: the body itself is complete either way.
+                Exchange.SetResponseTrailers(trailers.Entries);
+            }
+        }
     }
 
     public void SetError(string error)

@@ -163,20 +163,19 @@ public sealed class WasiHttpServer : IAsyncDisposable
 
         public string? Authority => context.Request.Host.HasValue ? context.Request.Host.Value : null;
 
-        public IEnumerable<KeyValuePair<string, byte[]>> RequestHeaders
+        public IEnumerable<KeyValuePair<string, byte[]>> RequestHeaders => Entries(context.Request.Headers);
+
+        private static IEnumerable<KeyValuePair<string, byte[]>> Entries(IHeaderDictionary headers)
         {
-            get
+            foreach (var (name, values) in headers)
             {
-                foreach (var (name, values) in context.Request.Headers)
+                if (HopByHop.Contains(name))
                 {
-                    if (HopByHop.Contains(name))
-                    {
-                        continue;
-                    }
-                    foreach (var value in values)
-                    {
-                        yield return new(name.ToLowerInvariant(), Encoding.Latin1.GetBytes(value ?? ""));
-                    }
+                    continue;
+                }
+                foreach (var value in values)
+                {
+                    yield return new(name.ToLowerInvariant(), Encoding.Latin1.GetBytes(value ?? ""));
                 }
             }
         }
@@ -184,6 +183,30 @@ public sealed class WasiHttpServer : IAsyncDisposable
         public Stream RequestBody => context.Request.Body;
 
         public Stream ResponseBody => context.Response.Body;
+
+        public IEnumerable<KeyValuePair<string, byte[]>>? RequestTrailers()
+        {
+            // Kestrel parses the trailers of a chunked HTTP/1.1 body and makes them available once the body ended.
+            var feature = context.Features.Get<IHttpRequestTrailersFeature>();
+            if (feature is not { Available: true } || feature.Trailers.Count == 0)
+            {
+                return null;
+            }
+            return [.. Entries(feature.Trailers)];
+        }
+
+        public bool SetResponseTrailers(IReadOnlyList<KeyValuePair<string, byte[]>> trailers)
+        {
+            if (!context.Response.SupportsTrailers())
+            {
+                return false;
+            }
+            foreach (var (name, value) in trailers)
+            {
+                context.Response.AppendTrailer(name, Encoding.Latin1.GetString(value));
+            }
+            return true;
+        }
 
         public void StartResponse(int status, IReadOnlyList<KeyValuePair<string, byte[]>> headers)
         {

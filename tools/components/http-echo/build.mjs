@@ -1,4 +1,4 @@
-// Builds the wasi:http echo component: node build.mjs <out.wasm>
+// Builds a wasi:http test component: node build.mjs <out.wasm> [handler.js, default echo.js]
 // StarlingMonkey (inside componentize-js) implements wasi:http/incoming-handler@0.2.10 for a JavaScript fetch
 // handler. jco ships the WASI WIT of 0.2.12; the same packages under the version 0.2.10 describe what it implements.
 import { componentize } from "@bytecodealliance/componentize-js";
@@ -7,9 +7,9 @@ import { mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promise
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const [out] = process.argv.slice(2);
+const [out, source] = process.argv.slice(2);
 if (!out) {
-  console.error("usage: node build.mjs <out.wasm>");
+  console.error("usage: node build.mjs <out.wasm> [handler.js]");
   process.exit(2);
 }
 // componentize-js reads the WIT through a WASI guest; preview2-shim 0.26 starts that guest with no preopens.
@@ -27,7 +27,7 @@ for (const pkg of await readdir(builtin)) {
 await writeFile(resolve(wit, "world.wit"), await readFile(resolve(here, "world.wit")));
 
 const { component } = await componentize({
-  sourcePath: resolve(here, "echo.js"),
+  sourcePath: source ? resolve(source) : resolve(here, "echo.js"),
   witPath: wit,
   worldName: "echo",
 });

@@ -202,7 +202,14 @@ internal sealed class InProcessProxyInstance : IInstance
             // connections once the drain token is cancelled.
             _guest.Kill();
             _host.Engine.IncrementEpoch();
-            drain.Cancel();
+            try
+            {
+                drain.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The stop has just completed.
+            }
         }
         if (first)
         {

@@ -8,8 +8,9 @@ namespace Shim.Tests.Shared;
 /// wasi:http/proxy components in the shared-mode daemon, through a private containerd: each container gets a network
 /// namespace the test made (<c>ip netns add</c>, handed to ctr as <c>--with-ns network:path</c>, as a CRI pod's is),
 /// and the daemon, which stays in the host's namespace, serves the component inside it. curl runs in that
-/// namespace (nsenter). SIGINT drains to 0, SIGTERM ends with 143, two containers serve the same port in two
-/// namespaces at once from one compile, and a stopped container leaves no listener, netns descriptor or thread.
+/// namespace (nsenter). SIGINT drains (a request in flight completes) to 0, SIGTERM ends with 143, two containers
+/// serve the same port in two namespaces at once from one compile, and a stopped container leaves no listener,
+/// netns descriptor or thread.
 /// </summary>
 [Collection(SharedModeCollection.Name)]
 [Trait("Category", "Integration")]
@@ -46,6 +47,73 @@ public sealed class SharedModeHttpTests(SharedModeFixture fx)
             Assert.True(exit.ExitCode == 0, exit + fx.DaemonLog());
             Assert.Contains("serving wasi:http on", exit.Stderr);
             Assert.Empty(await ListenersAsync(netns));
+        }
+        finally
+        {
+            await CleanUpAsync(id, run);
+        }
+    }
+
+    [Fact]
+    public async Task Sigint_lets_a_request_in_flight_finish_before_the_task_exits_0()
+    {
+        await ImportAsync();
+        await using var netns = await NetNs.CreateAsync();
+        var id = NewId("shttp-drain");
+        var run = RunAsync(id, netns);
+        try
+        {
+            // Served at all (the first Create compiles), then a POST whose body the test writes in two parts.
+            await CurlAsync(netns, run, ["http://127.0.0.1:8080/up"]);
+            var psi = new System.Diagnostics.ProcessStartInfo("nsenter")
+            {
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            foreach (var arg in new[] { $"--net={netns.Path}", "curl", "-sS", "-v", "--max-time", "120", "-H", "Expect: 100-continue",
+                         "-H", "x-echo: drained", "-T", "-", "-X", "POST", "http://127.0.0.1:8080/slow" })
+            {
+                psi.ArgumentList.Add(arg);
+            }
+            using var curl = System.Diagnostics.Process.Start(psi)!;
+            var stdout = curl.StandardOutput.ReadToEndAsync();
+            try
+            {
+                await curl.StandardInput.WriteAsync("first half, ");
+                await curl.StandardInput.FlushAsync();
+                // Kestrel answers 100 Continue when the guest starts reading the body: the request is in the guest.
+                var seen = new System.Text.StringBuilder();
+                while (await curl.StandardError.ReadLineAsync().WaitAsync(TimeSpan.FromMinutes(2)) is { } line)
+                {
+                    seen.AppendLine(line);
+                    if (line.Contains("HTTP/1.1 100", StringComparison.Ordinal))
+                    {
+                        break;
+                    }
+                }
+                Assert.Contains("HTTP/1.1 100", seen.ToString());
+
+                await fx.Containerd.RunCtrAsync("task", "kill", "-s", "SIGINT", id);
+                // The listener closes first, while the request goes on.
+                await WaitForNoListenerAsync(netns);
+                await curl.StandardInput.WriteAsync("second half");
+                curl.StandardInput.Close();
+                await curl.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
+                Assert.Equal(0, curl.ExitCode);
+                Assert.Equal("method=POST\npath=/slow\nx-echo=drained\n\nfirst half, second half", await stdout);
+            }
+            finally
+            {
+                if (!curl.HasExited)
+                {
+                    curl.Kill(entireProcessTree: true);
+                }
+            }
+
+            var exit = await run.WaitAsync(TimeSpan.FromMinutes(1));
+            Assert.True(exit.ExitCode == 0, exit + fx.DaemonLog());
         }
         finally
         {
@@ -161,6 +229,16 @@ public sealed class SharedModeHttpTests(SharedModeFixture fx)
             : await ProcessRunner.RunAsync("nsenter", [$"--net={netns.Path}", .. ss], timeout: TimeSpan.FromSeconds(30));
         Assert.True(result.Succeeded, result.ToString());
         return result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+    }
+
+    private static async Task WaitForNoListenerAsync(NetNs netns)
+    {
+        var until = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+        while ((await ListenersAsync(netns)).Length > 0)
+        {
+            Assert.True(DateTime.UtcNow < until, $"the listener in {netns.Path} stayed open after SIGINT");
+            await Task.Delay(100);
+        }
     }
 
     // The inodes of the network namespaces a process holds descriptors of.

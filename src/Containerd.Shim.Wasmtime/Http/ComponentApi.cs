@@ -43,6 +43,11 @@ internal static unsafe partial class ComponentApi
     [LibraryImport(Lib)] public static partial IntPtr wasmtime_store_context(IntPtr store);
     [LibraryImport(Lib)] public static partial void wasmtime_store_delete(IntPtr store);
     [LibraryImport(Lib)] public static partial IntPtr wasmtime_context_get_data(IntPtr context);
+    [LibraryImport(Lib)] public static partial void wasmtime_context_set_epoch_deadline(IntPtr context, ulong ticksBeyondCurrent);
+    // The callback's last parameter is a wasmtime_update_deadline_kind_t (uint8_t); left as is, it means continue.
+    [LibraryImport(Lib)]
+    public static partial void wasmtime_store_epoch_deadline_callback(IntPtr store,
+        delegate* unmanaged<IntPtr, IntPtr, ulong*, byte*, IntPtr> func, IntPtr data, IntPtr finalizer);
 
     [LibraryImport(Lib)] public static partial IntPtr wasmtime_component_new(IntPtr engine, byte* buf, nuint len, out IntPtr component);
     [LibraryImport(Lib)] public static partial IntPtr wasmtime_component_serialize(IntPtr component, ByteVec* ret);

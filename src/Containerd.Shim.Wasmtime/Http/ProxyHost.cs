@@ -40,11 +40,15 @@ internal sealed unsafe class ProxyHost : IDisposable
     private readonly IntPtr _linker;
     private readonly IntPtr _handleIndex;
     private readonly GuestThreads _threads = new(GuestThreadStack, "wasi-http guest");
+    private readonly bool _ownsEngine;
+    private readonly bool _epochInterruption;
 
-    private ProxyHost(IntPtr engine, IntPtr component)
+    private ProxyHost(IntPtr engine, IntPtr component, bool ownsEngine, bool epochInterruption)
     {
         _engine = engine;
         _component = component;
+        _ownsEngine = ownsEngine;
+        _epochInterruption = epochInterruption;
         _linker = wasmtime_component_linker_new(engine);
         try
         {
@@ -121,7 +125,7 @@ internal sealed unsafe class ProxyHost : IDisposable
             Check(load(engine, out var component), "loading the component");
             try
             {
-                return new ProxyHost(engine, component);
+                return new ProxyHost(engine, component, ownsEngine: true, epochInterruption: false);
             }
             catch
             {
@@ -132,6 +136,28 @@ internal sealed unsafe class ProxyHost : IDisposable
         catch
         {
             wasm_engine_delete(engine);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Compiles a component on an engine someone else owns and outlives this host (the shared-mode daemon's, which
+    /// has epoch interruption on: every store then gets a deadline callback that traps a killed container's guests).
+    /// </summary>
+    public static ProxyHost LoadOn(IntPtr engine, ReadOnlySpan<byte> bytes, bool epochInterruption)
+    {
+        IntPtr component;
+        fixed (byte* p = bytes)
+        {
+            Check(wasmtime_component_new(engine, p, (nuint)bytes.Length, out component), "loading the component");
+        }
+        try
+        {
+            return new ProxyHost(engine, component, ownsEngine: false, epochInterruption);
+        }
+        catch
+        {
+            wasmtime_component_delete(component);
             throw;
         }
     }
@@ -150,7 +176,7 @@ internal sealed unsafe class ProxyHost : IDisposable
     /// Answers one request: instantiates the component in a fresh store on a thread of its own and calls its
     /// incoming-handler; completes when the guest returns (the response is complete by then).
     /// </summary>
-    public Task HandleAsync(IProxyExchange exchange)
+    public Task HandleAsync(IProxyExchange exchange, ProxyGuestContext guest)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var queued = Stopwatch.GetTimestamp();
@@ -159,7 +185,7 @@ internal sealed unsafe class ProxyHost : IDisposable
             Interlocked.Add(ref _pThread, Stopwatch.GetTimestamp() - queued);
             try
             {
-                Run(new ProxyRequest(exchange));
+                Run(new ProxyRequest(exchange, guest));
                 done.SetResult();
             }
             catch (Exception e)
@@ -178,6 +204,12 @@ internal sealed unsafe class ProxyHost : IDisposable
         try
         {
             var context = wasmtime_store_context(store);
+            if (_epochInterruption)
+            {
+                // The engine's epoch advances on a timer: without a deadline the guest would trap at once.
+                wasmtime_store_epoch_deadline_callback(store, &OnEpochDeadline, GCHandle.ToIntPtr(gc), IntPtr.Zero);
+                wasmtime_context_set_epoch_deadline(context, 1);
+            }
             var t1 = Stopwatch.GetTimestamp();
             Check(wasmtime_component_linker_instantiate(_linker, context, _component, out var instance), "instantiating the component");
             var t2 = Stopwatch.GetTimestamp();
@@ -218,7 +250,7 @@ internal sealed unsafe class ProxyHost : IDisposable
                         // Too late for a status: the server aborts the response.
                         throw new GuestException(message);
                     }
-                    Console.Error.WriteLine($"wasi:http: {incoming.Method} {incoming.PathWithQuery}: {message}");
+                    request.Guest.Report($"wasi:http: {incoming.Method} {incoming.PathWithQuery}: {message}");
                     Answer(request, 500, $"the component failed: {FirstLine(message)}\n");
                     request.FlushBody();
                     return;
@@ -270,7 +302,10 @@ internal sealed unsafe class ProxyHost : IDisposable
         wasmtime_component_export_index_delete(_handleIndex);
         wasmtime_component_linker_delete(_linker);
         wasmtime_component_delete(_component);
-        wasm_engine_delete(_engine);
+        if (_ownsEngine)
+        {
+            wasm_engine_delete(_engine);
+        }
     }
 
     /// <summary>Whether a component exports wasi:http/incoming-handler (0.2.x), i.e. is a proxy component.</summary>
@@ -431,12 +466,12 @@ internal sealed unsafe class ProxyHost : IDisposable
         Instance(root, "wasi:cli/stdout", i =>
         {
             Res(i, "output-stream", ResourceTypes.OutputStream);
-            Func(i, "get-stdout", (r, c, a, res) => res[0] = Resource(c, ResourceTypes.OutputStream, r.Table.Add(new OutputStream(Stdout))));
+            Func(i, "get-stdout", (r, c, a, res) => res[0] = Resource(c, ResourceTypes.OutputStream, r.Table.Add(new OutputStream(r.Guest.Stdout))));
         });
         Instance(root, "wasi:cli/stderr", i =>
         {
             Res(i, "output-stream", ResourceTypes.OutputStream);
-            Func(i, "get-stderr", (r, c, a, res) => res[0] = Resource(c, ResourceTypes.OutputStream, r.Table.Add(new OutputStream(Stderr))));
+            Func(i, "get-stderr", (r, c, a, res) => res[0] = Resource(c, ResourceTypes.OutputStream, r.Table.Add(new OutputStream(r.Guest.Stderr))));
         });
         Instance(root, "wasi:cli/terminal-input", i => Res(i, "terminal-input", ResourceTypes.TerminalInput));
         Instance(root, "wasi:cli/terminal-output", i => Res(i, "terminal-output", ResourceTypes.TerminalOutput));
@@ -476,9 +511,6 @@ internal sealed unsafe class ProxyHost : IDisposable
             Func(i, "handle", HttpTypes.OutgoingHandle);
         });
     }
-
-    private static readonly Stream Stdout = Console.OpenStandardOutput();
-    private static readonly Stream Stderr = Console.OpenStandardError();
 
     private static ulong MonotonicNanos() => (ulong)(Stopwatch.GetTimestamp() * (1_000_000_000.0 / Stopwatch.Frequency));
 
@@ -683,6 +715,19 @@ internal sealed unsafe class ProxyHost : IDisposable
             }
             return wasmtime_error_new($"wasi:http host: {e.Message}");
         }
+    }
+
+    /// <summary>Each epoch tick: a killed container's guest traps, any other runs on to the next tick.</summary>
+    [UnmanagedCallersOnly]
+    private static IntPtr OnEpochDeadline(IntPtr context, IntPtr data, ulong* delta, byte* kind)
+    {
+        var request = (ProxyRequest)GCHandle.FromIntPtr(data).Target!;
+        if (request.Guest.Killed)
+        {
+            return wasmtime_error_new("the container was killed");
+        }
+        *delta = 1;
+        return IntPtr.Zero;
     }
 
     [UnmanagedCallersOnly]

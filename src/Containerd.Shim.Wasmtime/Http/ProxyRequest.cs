@@ -27,8 +27,43 @@ internal interface IProxyExchange
     Stream ResponseBody { get; }
 }
 
+/// <summary>
+/// What the guests of one server share: where their stdout and stderr go (the process's own in normal mode, the
+/// container's FIFOs in the shared-mode daemon) and whether they must stop (a kill in shared mode, where the
+/// process outlives the container).
+/// </summary>
+internal sealed class ProxyGuestContext(Stream stdout, Stream stderr)
+{
+    /// <summary>The instance process's own stdio: normal mode, where a kill ends the process.</summary>
+    public static ProxyGuestContext Process { get; } = new(Console.OpenStandardOutput(), Console.OpenStandardError());
+
+    private volatile bool _killed;
+
+    public Stream Stdout { get; } = stdout;
+
+    public Stream Stderr { get; } = stderr;
+
+    /// <summary>Set by a kill: every guest of the server traps at its next epoch deadline.</summary>
+    public bool Killed => _killed;
+
+    public void Kill() => _killed = true;
+
+    /// <summary>A line for the container's stderr (a guest's failure); lost if the stream is gone.</summary>
+    public void Report(string line)
+    {
+        try
+        {
+            Stderr.Write(System.Text.Encoding.UTF8.GetBytes(line + "\n"));
+            Stderr.Flush();
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
+        {
+        }
+    }
+}
+
 /// <summary>The state of one request's store: its resource table and the exchange it answers.</summary>
-internal sealed class ProxyRequest(IProxyExchange exchange)
+internal sealed class ProxyRequest(IProxyExchange exchange, ProxyGuestContext guest)
 {
     private MemoryStream? _early;
     private readonly List<IDisposable> _owned = [];
@@ -36,6 +71,8 @@ internal sealed class ProxyRequest(IProxyExchange exchange)
     public ResourceTable Table { get; } = new();
 
     public IProxyExchange Exchange { get; } = exchange;
+
+    public ProxyGuestContext Guest { get; } = guest;
 
     /// <summary>The response the guest set through the outparam, once it did.</summary>
     public OutgoingResponse? Response { get; private set; }

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -25,11 +26,13 @@ public sealed class WasiHttpServer : IAsyncDisposable
     public const string DefaultAddress = "0.0.0.0:8080";
 
     private readonly ProxyHost _host;
+    private readonly bool _ownsHost;
     private readonly WebApplication _app;
 
-    private WasiHttpServer(ProxyHost host, WebApplication app)
+    private WasiHttpServer(ProxyHost host, bool ownsHost, WebApplication app)
     {
         _host = host;
+        _ownsHost = ownsHost;
         _app = app;
     }
 
@@ -71,40 +74,63 @@ public sealed class WasiHttpServer : IAsyncDisposable
     {
         try
         {
-            var builder = WebApplication.CreateSlimBuilder();
-            // The container's stdout belongs to the component; Kestrel's own log lines would mix into it.
-            builder.Logging.ClearProviders();
-            // Signals belong to whoever runs the server (HttpProxyRunner drains on SIGINT, exits on SIGTERM), not
-            // to the generic host's console lifetime.
-            builder.Services.AddSingleton<IHostLifetime, NoSignalLifetime>();
-            builder.WebHost.ConfigureKestrel(options =>
-            {
-                options.AddServerHeader = false;
-                options.Listen(endpoint);
-            });
-            var app = builder.Build();
-            app.Run(async context =>
-            {
-                try
-                {
-                    await host.HandleAsync(new KestrelExchange(context));
-                }
-                catch (Exception e)
-                {
-                    // The guest's trap is the container's business: it goes to its stderr, and the client sees a 500
-                    // or, when the response had started, an aborted one.
-                    Console.Error.WriteLine($"wasi:http: {context.Request.Method} {context.Request.Path}: {e.Message}");
-                    context.Abort();
-                }
-            });
-            await app.StartAsync(cancellationToken);
-            return new WasiHttpServer(host, app);
+            return await StartAsync(host, ownsHost: true, endpoint, null, ProxyGuestContext.Process, cancellationToken);
         }
         catch
         {
             host.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Serves <paramref name="host"/> (disposed with the server when <paramref name="ownsHost"/>) on
+    /// <paramref name="endpoint"/>, or on the socket <paramref name="listenSocket"/> makes for it (already bound, in
+    /// another network namespace for the shared-mode daemon; Kestrel takes it over and closes it when it stops).
+    /// </summary>
+    internal static async Task<WasiHttpServer> StartAsync(ProxyHost host, bool ownsHost, IPEndPoint endpoint,
+        Func<EndPoint, Socket>? listenSocket, ProxyGuestContext guest, CancellationToken cancellationToken = default)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        // The container's stdout belongs to the component; Kestrel's own log lines would mix into it.
+        builder.Logging.ClearProviders();
+        // Signals belong to whoever runs the server (HttpProxyRunner drains on SIGINT, exits on SIGTERM), not
+        // to the generic host's console lifetime.
+        builder.Services.AddSingleton<IHostLifetime, NoSignalLifetime>();
+        builder.WebHost.ConfigureKestrel(options =>
+        {
+            options.AddServerHeader = false;
+            options.Listen(endpoint);
+        });
+        if (listenSocket is not null)
+        {
+            builder.WebHost.UseSockets(sockets => sockets.CreateBoundListenSocket = listenSocket);
+        }
+        var app = builder.Build();
+        app.Run(async context =>
+        {
+            try
+            {
+                await host.HandleAsync(new KestrelExchange(context), guest);
+            }
+            catch (Exception e)
+            {
+                // The guest's trap is the container's business: it goes to its stderr, and the client sees a 500
+                // or, when the response had started, an aborted one.
+                guest.Report($"wasi:http: {context.Request.Method} {context.Request.Path}: {e.Message}");
+                context.Abort();
+            }
+        });
+        try
+        {
+            await app.StartAsync(cancellationToken);
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+        return new WasiHttpServer(host, ownsHost, app);
     }
 
     /// <summary>Parses "host:port" (IPv4, [IPv6] or a bare port) as the runwasi shim accepts it.</summary>
@@ -129,11 +155,18 @@ public sealed class WasiHttpServer : IAsyncDisposable
         await _app.StopAsync(timeout.Token);
     }
 
+    /// <summary>Stops accepting connections and waits for requests in flight until <paramref name="drain"/> is
+    /// cancelled, then aborts the connections left.</summary>
+    internal Task StopAsync(CancellationToken drain) => _app.StopAsync(drain);
+
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
         await _app.DisposeAsync();
-        _host.Dispose();
+        if (_ownsHost)
+        {
+            _host.Dispose();
+        }
     }
 
     private sealed class NoSignalLifetime : IHostLifetime

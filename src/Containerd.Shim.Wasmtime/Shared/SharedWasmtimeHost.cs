@@ -1,7 +1,10 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Containerd.Shim.Wasm;
 using Containerd.Shim.Wasm.Shared;
+using Containerd.Shim.Wasmtime.Http;
 using Containerd.Shimkit;
 using Wasmtime;
 using Wasmtime.Components;
@@ -28,6 +31,7 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
 
     private readonly ConcurrentDictionary<string, Lazy<Module>> _modules = new();
     private readonly ConcurrentDictionary<string, Lazy<Component>> _components = new();
+    private readonly ConcurrentDictionary<string, Lazy<ProxyHost>> _proxies = new();
     private readonly Lazy<ComponentLinker> _componentLinker;
     private readonly Timer _ticker;
     private readonly Lock _linkerGate = new();
@@ -73,7 +77,8 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
     public long Compilations => Interlocked.Read(ref _compilations);
 
     /// <inheritdoc/>
-    public int CachedModules => _modules.Count(m => m.Value.IsValueCreated) + _components.Count(c => c.Value.IsValueCreated);
+    public int CachedModules => _modules.Count(m => m.Value.IsValueCreated) + _components.Count(c => c.Value.IsValueCreated)
+        + _proxies.Count(p => p.Value.IsValueCreated);
 
     /// <inheritdoc/>
     public int RunningInstances => Volatile.Read(ref _running);
@@ -99,9 +104,8 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
             var (kind, exportName) = ComponentWorld.Classify(ctx.Entrypoint.Name, exports);
             if (kind == ComponentKind.HttpProxy)
             {
-                // The seam for wasi:http/proxy components, as in WasmtimeEngine.
-                throw new EntrypointException(EntrypointError.NoSuchFunction, ctx.Entrypoint.Name,
-                    $"exports {exportName}: wasi:http components are not supported yet");
+                var proxy = LoadProxy(ctx.Entrypoint, bytes);
+                return Task.FromResult<IInstance>(InProcessProxyInstance.Create(this, proxy, config, ctx));
             }
             var component = LoadComponent(ctx.Entrypoint, bytes);
             return Task.FromResult<IInstance>(InProcessInstance.Create(this, config, ctx, new CompiledProgram(null, component, exportName)));
@@ -124,6 +128,10 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
         if (_componentLinker.IsValueCreated)
         {
             _componentLinker.Value.Dispose();
+        }
+        foreach (var proxy in _proxies.Values.Where(p => p.IsValueCreated))
+        {
+            proxy.Value.Dispose();
         }
         foreach (var component in _components.Values.Where(c => c.IsValueCreated))
         {
@@ -195,6 +203,42 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
             throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name, $"invalid component: {FirstLine(e.Message)}", e);
         }
     }
+
+    // A proxy component is compiled through the component C API (Http/ProxyHost: the .NET binding cannot hand a
+    // host request to a guest), on this same engine; the compiled component and its linker serve every container
+    // of that component.
+    private ProxyHost LoadProxy(Entrypoint entrypoint, byte[] bytes)
+    {
+        var key = "proxy:" + Convert.ToHexStringLower(SHA256.HashData(bytes));
+        var lazy = _proxies.GetOrAdd(key, _ => new Lazy<ProxyHost>(() =>
+        {
+            Interlocked.Increment(ref _compilations);
+            var proxy = ProxyHost.LoadOn(EngineHandle(Engine), bytes, epochInterruption: true);
+            ShimLog.Debug($"compiled wasi:http component {entrypoint.Name} ({bytes.Length} bytes)");
+            return proxy;
+        }, LazyThreadSafetyMode.ExecutionAndPublication));
+        try
+        {
+            return lazy.Value;
+        }
+        catch (InvalidOperationException e)
+        {
+            _proxies.TryRemove(new KeyValuePair<string, Lazy<ProxyHost>>(key, lazy));
+            throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name, $"invalid component: {FirstLine(e.Message)}", e);
+        }
+    }
+
+    /// <summary>The native engine behind the binding's <see cref="Engine"/>, which keeps it private; valid while the
+    /// engine is.</summary>
+    private static IntPtr EngineHandle(Engine engine) => ((SafeHandle)NativeHandleOf(engine)).DangerousGetHandle();
+
+    // Wasmtime.Engine's internal NativeHandle property (Wasmtime 50, a SafeHandle of the internal type
+    // Engine.Handle). An UnsafeAccessor is bound at compile time by NativeAOT, no reflection (a field accessor with
+    // UnsafeAccessorType is refused at run time: "Invalid usage"); a renamed member fails the first proxy component's
+    // Create with MissingMethodException, which the shared-mode HTTP tests catch.
+    [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "get_NativeHandle")]
+    [return: UnsafeAccessorType("Wasmtime.Engine+Handle, Wasmtime.Dotnet")]
+    private static extern object NativeHandleOf(Engine engine);
 
     private Module Load(Entrypoint entrypoint)
     {

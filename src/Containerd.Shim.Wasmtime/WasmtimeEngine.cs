@@ -120,7 +120,7 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
             {
                 // Most likely the module's initial memory does not fit the cap; say which limit it met.
                 Console.Error.WriteLine($"{Name}: {entrypoint.Name}: cannot instantiate under the container's memory limit of " +
-                    $"{limit} bytes (linear memory may use {ctx.GuestMemoryBudget()} of them): {FirstLine(e.Message)}");
+                    $"{limit} bytes (linear memory may use {ctx.GuestMemoryBudget()} of them): {GuestExit.OneLine(e.Message)}");
                 return ExitCodes.Trap;
             }
             var run = instance.GetAction(entrypoint.Function)
@@ -129,15 +129,14 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
             run();
             return 0;
         }
-        catch (WasmtimeException e) when (e.ExitCode is { } code)
+        catch (Exception e) when (GuestExit.Of(e, entrypoint.Name, out var line) is { } code)
         {
-            // proc_exit surfaces as an error carrying the code: the program's chosen exit, not a failure.
+            // proc_exit surfaces as an error carrying the program's chosen status; a trap is printed first.
+            if (line is not null)
+            {
+                Console.Error.WriteLine(line);
+            }
             return code;
-        }
-        catch (TrapException e)
-        {
-            Console.Error.WriteLine($"{Name}: {entrypoint.Name}: {e.Message}");
-            return ExitCodes.Trap;
         }
     }
 
@@ -157,7 +156,7 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
         catch (WasmtimeException e) when (e.ExitCode is null)
         {
             throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name,
-                $"component cannot be linked with WASI 0.2: {FirstLine(e.Message)}", e);
+                $"component cannot be linked with WASI 0.2: {GuestExit.OneLine(e.Message)}", e);
         }
     }
 
@@ -183,7 +182,7 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
             }
             catch (WasmtimeException e) when (e.ExitCode is null)
             {
-                Console.Error.WriteLine($"{Name}: {entrypoint.Name}: cannot instantiate the component: {FirstLine(e.Message)}");
+                Console.Error.WriteLine($"{Name}: {entrypoint.Name}: cannot instantiate the component: {GuestExit.OneLine(e.Message)}");
                 return ExitCodes.Trap;
             }
             var run = instance.GetFunction(_runExport!, "run")
@@ -192,14 +191,14 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
             var result = run.Call();
             return result is { Kind: ComponentValueKind.Result, IsOk: false } ? 1 : 0;
         }
-        catch (WasmtimeException e) when (e.ExitCode is { } code)
+        catch (Exception e) when (GuestExit.Of(e, entrypoint.Name, out var line) is { } code)
         {
+            // proc_exit surfaces as an error carrying the program's chosen status; a trap is printed first.
+            if (line is not null)
+            {
+                Console.Error.WriteLine(line);
+            }
             return code;
-        }
-        catch (Exception e) when (e is TrapException or WasmtimeException)
-        {
-            Console.Error.WriteLine($"{Name}: {entrypoint.Name}: {FirstLine(e.Message)}");
-            return ExitCodes.Trap;
         }
     }
 
@@ -278,7 +277,7 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
                 ModuleFormat.Component => "component",
                 _ => "wasm module",
             };
-            throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name, $"invalid {what}: {FirstLine(e.Message)}", e);
+            throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name, $"invalid {what}: {GuestExit.OneLine(e.Message)}", e);
         }
         if (cache is not null)
         {
@@ -336,7 +335,7 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
         {
             // Wasmtime checks the artifact's engine version, settings and CPU features itself (the wasi:http host
             // reports its refusals as InvalidOperationException).
-            problem = $"wasmtime refused {artifact.Digest}: {FirstLine(e.Message)}";
+            problem = $"wasmtime refused {artifact.Digest}: {GuestExit.OneLine(e.Message)}";
             try
             {
                 cache.Discard(Name, hash, artifact);
@@ -376,12 +375,5 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
             Component?.Dispose();
             Proxy?.Dispose();
         }
-    }
-
-    private static string FirstLine(string message)
-    {
-        var lines = message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        // Wasmtime puts the cause last ("Caused by: ..."), which is the part a user can act on.
-        return string.Join(": ", lines.Where(l => l != "Caused by:" && !l.StartsWith("0:", StringComparison.Ordinal)));
     }
 }

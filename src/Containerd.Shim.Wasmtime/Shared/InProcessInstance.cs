@@ -485,16 +485,13 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
         {
             return 128 + signal;
         }
-        if (e is WasmtimeException { ExitCode: { } exit })
+        if (GuestExit.Of(e, _ctx.Entrypoint.Name, out var line) is { } code)
         {
-            // proc_exit: the program's chosen status.
-            return exit;
-        }
-        // A component's trap may surface as a plain Wasmtime error.
-        if (e is TrapException || (e is WasmtimeException && _ctx.Entrypoint.Format == ModuleFormat.Component))
-        {
-            Report($"wasmtime: {_ctx.Entrypoint.Name}: {e.Message}\n");
-            return ExitCodes.Trap;
+            if (line is not null)
+            {
+                Report(line + "\n");
+            }
+            return code;
         }
         Report($"wasmtime: internal error running {_ctx.Entrypoint.Name}: {e.Message}\n");
         return ExitCodes.InternalError;

@@ -200,7 +200,7 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
         catch (WasmtimeException e)
         {
             _components.TryRemove(new KeyValuePair<string, Lazy<Component>>(key, lazy));
-            throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name, $"invalid component: {FirstLine(e.Message)}", e);
+            throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name, $"invalid component: {GuestExit.OneLine(e.Message)}", e);
         }
     }
 
@@ -224,7 +224,7 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
         catch (InvalidOperationException e)
         {
             _proxies.TryRemove(new KeyValuePair<string, Lazy<ProxyHost>>(key, lazy));
-            throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name, $"invalid component: {FirstLine(e.Message)}", e);
+            throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name, $"invalid component: {GuestExit.OneLine(e.Message)}", e);
         }
     }
 
@@ -253,7 +253,7 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
         {
             _modules.TryRemove(new KeyValuePair<string, Lazy<Module>>(key, lazy));
             throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name,
-                $"invalid {(entrypoint.Format == ModuleFormat.Text ? "wat" : "wasm")} module: {FirstLine(e.Message)}", e);
+                $"invalid {(entrypoint.Format == ModuleFormat.Text ? "wat" : "wasm")} module: {GuestExit.OneLine(e.Message)}", e);
         }
     }
 
@@ -298,12 +298,6 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
     private static Config BaseConfig() => new Config()
         .WithEpochInterruption(true)
         .WithMemoryInitCopyOnWrite(true);
-
-    private static string FirstLine(string message)
-    {
-        var lines = message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        return string.Join(": ", lines.Where(l => l != "Caused by:" && !l.StartsWith("0:", StringComparison.Ordinal)));
-    }
 }
 
 /// <summary>What a container of the daemon runs: a core module, or a command component and its wasi:cli/run export.</summary>

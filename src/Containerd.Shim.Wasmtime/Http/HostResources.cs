@@ -249,7 +249,7 @@ internal sealed class IncomingBody(Stream body, Func<Fields?> trailers, TimeSpan
 }
 
 /// <summary>The trailers of an incoming body, ready once the rest of the body has arrived.</summary>
-internal sealed class FutureTrailers(Task<Fields?> trailers)
+internal sealed class FutureTrailers(Task<Fields?> trailers) : IHostFuture
 {
     public Task<Fields?> Trailers { get; } = trailers;
 
@@ -325,4 +325,11 @@ internal sealed class RequestOptions
     public TimeSpan? FirstByteTimeout { get; set; }
 
     public TimeSpan? BetweenBytesTimeout { get; set; }
+}
+
+/// <summary>A wasi:http future resource, whose value the guest can take once.</summary>
+internal interface IHostFuture
+{
+    /// <summary>Whether <c>get</c> has already handed out the value.</summary>
+    bool Taken { get; set; }
 }

@@ -143,22 +143,9 @@ internal static unsafe class HttpTypes
         Func(i, "[method]future-trailers.get", (r, c, a, res) =>
         {
             var future = r.Table.Get<FutureTrailers>(ReadRep(c, a[0]));
-            var task = future.Trailers;
-            if (!task.IsCompleted)
-            {
-                res[0] = Option(null);
-            }
-            else if (future.Taken)
-            {
-                res[0] = Option(Err());
-            }
-            else
-            {
-                future.Taken = true;
-                res[0] = Option(Ok(task.IsCompletedSuccessfully
-                    ? Ok(Option(task.Result is { } trailers ? NewFields(c, r, trailers) : null))
-                    : Err(ErrorFor(task.Exception?.InnerException ?? new OperationCanceledException()).ToVal())));
-            }
+            res[0] = GetFuture(future, future.Trailers,
+                trailers => Ok(Option(trailers is { } t ? NewFields(c, r, t) : null)),
+                failure => Err(ErrorFor(failure).ToVal()));
         });
 
         // outgoing-response
@@ -309,31 +296,17 @@ internal static unsafe class HttpTypes
         Func(i, "[method]future-incoming-response.get", (r, c, a, res) =>
         {
             var future = r.Table.Get<FutureIncomingResponse>(ReadRep(c, a[0]));
-            var task = future.Response;
-            if (!task.IsCompleted)
-            {
-                res[0] = Option(null);
-            }
-            else if (future.Taken)
-            {
-                res[0] = Option(Err());
-            }
-            else
-            {
-                future.Taken = true;
-                if (task.IsCompletedSuccessfully)
+            res[0] = GetFuture(future, future.Response,
+                response => Ok(Resource(c, ResourceTypes.IncomingResponse, r.Table.Add(response))),
+                failure =>
                 {
-                    res[0] = Option(Ok(Ok(Resource(c, ResourceTypes.IncomingResponse, r.Table.Add(task.Result)))));
-                    return;
-                }
-                var failure = task.Exception?.InnerException ?? new OperationCanceledException();
-                var code = ErrorFor(failure);
-                if (Trace)
-                {
-                    Console.Error.WriteLine($"wasi:http outgoing request failed: {code.Case} {code.Detail}: {failure.Message}");
-                }
-                res[0] = Option(Ok(Err(code.ToVal())));
-            }
+                    var code = ErrorFor(failure);
+                    if (Trace)
+                    {
+                        Console.Error.WriteLine($"wasi:http outgoing request failed: {code.Case} {code.Detail}: {failure.Message}");
+                    }
+                    return Err(code.ToVal());
+                });
         });
         Func(i, "[method]incoming-response.status", (r, c, a, res) => res[0] = U16(r.Table.Get<IncomingResponse>(ReadRep(c, a[0])).Status));
         Func(i, "[method]incoming-response.headers", (r, c, a, res) =>
@@ -365,6 +338,26 @@ internal static unsafe class HttpTypes
             set(options, value == null ? null : TimeSpan.FromTicks((long)Math.Min(value->A / 100, (ulong)TimeSpan.MaxValue.Ticks)));
             res[0] = Ok();
         });
+    }
+
+    /// <summary>
+    /// <c>future-*.get</c>: none while <paramref name="task"/> runs, some(err) once its value was taken, otherwise
+    /// some(ok(...)) of what <paramref name="succeeded"/> or <paramref name="failed"/> makes of the outcome, exactly once.
+    /// </summary>
+    private static Val GetFuture<T>(IHostFuture future, Task<T> task, Func<T, Val> succeeded, Func<Exception, Val> failed)
+    {
+        if (!task.IsCompleted)
+        {
+            return Option(null);
+        }
+        if (future.Taken)
+        {
+            return Option(Err());
+        }
+        future.Taken = true;
+        return Option(Ok(task.IsCompletedSuccessfully
+            ? succeeded(task.Result)
+            : failed(task.Exception?.InnerException ?? new OperationCanceledException())));
     }
 
     private static ErrorCode ErrorFor(Exception e) => OutgoingHttp.ErrorOf(e) ?? new ErrorCode("internal-error", e.Message);

@@ -51,7 +51,7 @@ internal sealed class IncomingResponse(HttpResponseMessage message, Fields heade
 }
 
 /// <summary>An outgoing request in flight (wasi:http future-incoming-response).</summary>
-internal sealed class FutureIncomingResponse(Task<IncomingResponse> response, CancellationTokenSource cancel) : IDropped
+internal sealed class FutureIncomingResponse(Task<IncomingResponse> response, CancellationTokenSource cancel) : IDropped, IHostFuture
 {
     public Task<IncomingResponse> Response { get; } = response;
 

@@ -5,6 +5,7 @@
 #                                                                   default the number of cores; RESULTS=<dir>)
 #   DAEMON_ENV="NAME=value …"   extra environment for containerd-wasmtimed, e.g. CONTAINERD_WASMTIMED_POOL=1100
 #   BENCH_SKIP_MAKE=1           measure the binaries in $OUT/bin as they are
+#   ONLY_START=1                stop after the start latency (part 1)
 #
 # 1. start latency: `ctr run --rm` of the demo echo under the shared-mode runtime (io.containerd.wasmtimed.v1), under
 #    the normal-mode shim and of busybox echo under runc, interleaved round by round;
@@ -81,6 +82,7 @@ for kind in shared normal runc; do
 done
 sm=$(printf '%s\n' "${shared[@]}" | median); wm=$(printf '%s\n' "${normal[@]}" | median); rm_=$(printf '%s\n' "${runc[@]}" | median)
 awk -v s="$sm" -v w="$wm" -v r="$rm_" 'BEGIN {printf "ratios (medians): shared/normal %.2f, shared/runc %.2f, normal/runc %.2f\n", s / w, s / r, w / r}'
+[ "${ONLY_START:-}" = 1 ] && exit 0
 
 # 2. Churn.
 rootfs="$work/mock-rootfs"

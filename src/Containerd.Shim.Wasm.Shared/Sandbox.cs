@@ -37,7 +37,7 @@ internal sealed class Sandbox
 
     /// <summary>Binds <paramref name="socketPath"/> and serves the Task API there.</summary>
     public static async Task<Sandbox> StartAsync(ShimInfo info, IInstanceFactory factory, string ns, string id,
-        string containerdAddress, string ttrpcAddress, string socketPath)
+        string containerdAddress, string ttrpcAddress, string socketPath, string? bundle = null)
     {
         var events = new EventPublisher(ttrpcAddress);
         TaskCompletionSource shutdown = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -47,6 +47,8 @@ internal sealed class Sandbox
             DefaultNamespace = ns,
             ContainerdAddress = containerdAddress,
             TtrpcAddress = ttrpcAddress,
+            // The client shim's `delete` after a clean shutdown is then answered by its native constructor.
+            CleanShutdownBundle = string.IsNullOrEmpty(bundle) ? null : bundle,
             OnShutdown = () => shutdown.TrySetResult(),
         });
         var server = new TtrpcServer(new TtrpcServerOptions { ExceptionMapper = e => ShimErrors.ToStatus(e) });

@@ -73,7 +73,7 @@ public sealed class SandboxManager : Manager.ManagerBase, IAsyncDisposable
             if (!_sandboxes.TryGetValue(key, out pending!))
             {
                 pending = Sandbox.StartAsync(_info, _factory, request.Namespace, request.Id, request.ContainerdAddress,
-                    request.TtrpcAddress, SocketPathFor(request.Namespace, request.Id));
+                    request.TtrpcAddress, SocketPathFor(request.Namespace, request.Id), request.WorkingDirectory);
                 _sandboxes[key] = pending;
                 created = true;
             }

@@ -48,6 +48,7 @@ public static class ShimMain
         {
             return exit;
         }
+        ShimTrace.Mark($"main {flags.Action}");
         var bundle = flags.Bundle.Length > 0 ? flags.Bundle : Directory.GetCurrentDirectory();
         var invocation = new ShimInvocation(flags.Namespace, flags.Address,
             Environment.GetEnvironmentVariable("TTRPC_ADDRESS") is { Length: > 0 } ttrpc ? ttrpc : flags.Address + ".ttrpc",

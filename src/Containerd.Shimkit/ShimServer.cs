@@ -64,13 +64,8 @@ internal static class ShimServer
             DefaultNamespace = flags.Namespace,
             ContainerdAddress = flags.Address,
             TtrpcAddress = ttrpcAddress,
-            OnShutdown = () =>
-            {
-                // Written before Shutdown answers: whoever removes the bundle next (containerd, after `shim delete`)
-                // must not race a file this process is still adding to it.
-                ShimDelete.MarkCleanShutdown(bundle);
-                stop.TrySetResult();
-            },
+            CleanShutdownBundle = bundle,
+            OnShutdown = () => stop.TrySetResult(),
         });
 
         void OnSignal(PosixSignalContext ctx)

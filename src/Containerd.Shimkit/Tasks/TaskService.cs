@@ -367,6 +367,12 @@ public sealed class TaskService : TaskBase
         if (Interlocked.Exchange(ref _shutdownRequested, 1) == 0)
         {
             ShimLog.Info("shutdown: no task remains, exiting");
+            if (_options.CleanShutdownBundle is { } bundle)
+            {
+                // Written before Shutdown answers: whoever removes the bundle next (containerd, after `shim delete`)
+                // must not race a file this process is still adding to it.
+                ShimDelete.MarkCleanShutdown(bundle);
+            }
             _options.OnShutdown?.Invoke();
         }
         return Task.FromResult(new Empty());

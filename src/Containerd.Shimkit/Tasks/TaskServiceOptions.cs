@@ -17,4 +17,10 @@ public sealed class TaskServiceOptions
 
     /// <summary>Called once Shutdown is accepted (no task remains); the shim then stops serving and exits.</summary>
     public Action? OnShutdown { get; init; }
+
+    /// <summary>The bundle containerd runs <c>shim delete</c> in once this service's connection closes, or null.
+    /// When set, an accepted Shutdown (no task left, so the Task API cleaned everything) leaves a marker there first,
+    /// and a shim executable that links the wasm layer's native constructor answers that <c>delete</c> before .NET
+    /// starts.</summary>
+    public string? CleanShutdownBundle { get; init; }
 }

@@ -99,14 +99,7 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
         }
         using var linker = new Linker(_engine!);
         linker.DefineWasi();
-        using var store = new Store(_engine!);
-        store.SetWasiConfiguration(WasiSetup.For(ctx));
-        if (ctx.GuestMemoryBudget() is { } budget)
-        {
-            // Past the container's memory limit memory.grow returns -1 (a guest's malloc fails cleanly) instead of
-            // the kernel OOM-killing the whole instance process.
-            store.SetLimits(memorySize: budget);
-        }
+        using var store = GuestStore(ctx);
 
         var entrypoint = ctx.Entrypoint;
         try
@@ -160,18 +153,27 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
         }
     }
 
+    // The store one run of a module or command component gets: the container's WASI context, and past its memory
+    // limit memory.grow returns -1 (a guest's malloc fails cleanly) instead of the kernel OOM-killing the whole
+    // instance process.
+    private Store GuestStore(RuntimeContext ctx)
+    {
+        var store = new Store(_engine!);
+        store.SetWasiConfiguration(WasiSetup.For(ctx));
+        if (ctx.GuestMemoryBudget() is { } budget)
+        {
+            store.SetLimits(memorySize: budget);
+        }
+        return store;
+    }
+
     // wasi:cli/run's run returns result<_, _>: ok is exit status 0, err is 1 (what wasmtime run and WASI 0.2 hosts
     // do); wasi:cli/exit ends the program early with the same statuses, or any with exit-with-code.
     private int RunCommandComponent(RuntimeContext ctx)
     {
         using var linker = new ComponentLinker(_engine!);
         linker.AddWasiPreview2();
-        using var store = new Store(_engine!);
-        store.SetWasiConfiguration(WasiSetup.For(ctx));
-        if (ctx.GuestMemoryBudget() is { } budget)
-        {
-            store.SetLimits(memorySize: budget);
-        }
+        using var store = GuestStore(ctx);
         var entrypoint = ctx.Entrypoint;
         try
         {

@@ -72,28 +72,7 @@ public sealed class ComponentTests(PrecompileFixture fx, ITestOutputHelper outpu
     [Trait("Tier", "Smoke")]
     public async Task Neither_command_nor_proxy_component_fails_create_naming_its_exports()
     {
-        var neither = await TestImages.EnsureComponentAsync("neither");
-        var image = TestImages.Build("component-neither", new ImageDefinition
-        {
-            Name = "localhost/runwasi-dotnet/component-neither:latest",
-            Platform = Platform.LinuxAmd64,
-            Config = new ImageConfig { Entrypoint = ["/neither.wasm"] },
-            Layers = [new FilesystemLayer([LayerEntry.File("neither.wasm", neither, Modes.Executable)])],
-        });
-        await fx.Containerd.ImportAsync(image.TarPath);
-        var id = WasmShimFixture.NewId("neither");
-
-        ProcessResult result, tasks;
-        try
-        {
-            result = await fx.Containerd.CtrAsync(["run", "--rm", "--runtime", WasmShimFixture.Runtime, image.Name, id, "/neither.wasm"], RunTimeout);
-            tasks = await fx.Containerd.CtrAsync("tasks", "ls");
-        }
-        finally
-        {
-            // ctr run leaves the container record when task creation fails.
-            await fx.Containerd.CtrAsync("containers", "delete", id);
-        }
+        var (result, tasks, id) = await RunRefusedComponentAsync("neither");
 
         Assert.NotEqual(0, result.ExitCode);
         Assert.Contains("/neither.wasm", result.Stderr);
@@ -106,32 +85,38 @@ public sealed class ComponentTests(PrecompileFixture fx, ITestOutputHelper outpu
     [Fact]
     public async Task Command_component_with_an_import_no_host_has_fails_create()
     {
-        var unlinkable = await TestImages.EnsureComponentAsync("unlinkable");
-        var image = TestImages.Build("component-unlinkable", new ImageDefinition
-        {
-            Name = "localhost/runwasi-dotnet/component-unlinkable:latest",
-            Platform = Platform.LinuxAmd64,
-            Config = new ImageConfig { Entrypoint = ["/unlinkable.wasm"] },
-            Layers = [new FilesystemLayer([LayerEntry.File("unlinkable.wasm", unlinkable, Modes.Executable)])],
-        });
-        await fx.Containerd.ImportAsync(image.TarPath);
-        var id = WasmShimFixture.NewId("unlinkable");
-
-        ProcessResult result, tasks;
-        try
-        {
-            result = await fx.Containerd.CtrAsync(["run", "--rm", "--runtime", WasmShimFixture.Runtime, image.Name, id, "/unlinkable.wasm"], RunTimeout);
-            tasks = await fx.Containerd.CtrAsync("tasks", "ls");
-        }
-        finally
-        {
-            await fx.Containerd.CtrAsync("containers", "delete", id);
-        }
+        var (result, tasks, id) = await RunRefusedComponentAsync("unlinkable");
 
         Assert.NotEqual(0, result.ExitCode);
         Assert.Contains("component cannot be linked with WASI 0.2", result.Stderr);
         Assert.Contains("runwasi-dotnet:missing/host@0.1.0", result.Stderr);
         Assert.DoesNotContain(id, tasks.Stdout);
+    }
+
+    // `ctr run` of test component <name> as the only file of an image, for components Create must refuse: ctr's
+    // result, `ctr tasks ls` right after, and the container id (ctr run leaves the container record when task
+    // creation fails; it is deleted here).
+    private async Task<(ProcessResult Result, ProcessResult Tasks, string Id)> RunRefusedComponentAsync(string name)
+    {
+        var component = await TestImages.EnsureComponentAsync(name);
+        var image = TestImages.Build($"component-{name}", new ImageDefinition
+        {
+            Name = $"localhost/runwasi-dotnet/component-{name}:latest",
+            Platform = Platform.LinuxAmd64,
+            Config = new ImageConfig { Entrypoint = [$"/{name}.wasm"] },
+            Layers = [new FilesystemLayer([LayerEntry.File($"{name}.wasm", component, Modes.Executable)])],
+        });
+        await fx.Containerd.ImportAsync(image.TarPath);
+        var id = WasmShimFixture.NewId(name);
+        try
+        {
+            var result = await fx.Containerd.CtrAsync(["run", "--rm", "--runtime", WasmShimFixture.Runtime, image.Name, id, $"/{name}.wasm"], RunTimeout);
+            return (result, await fx.Containerd.CtrAsync("tasks", "ls"), id);
+        }
+        finally
+        {
+            await fx.Containerd.CtrAsync("containers", "delete", id);
+        }
     }
 
     [Fact]

@@ -22,6 +22,16 @@ public sealed class Linux
 
     /// <summary>Kernel parameters to set.</summary>
     public Dictionary<string, string>? Sysctl { get; set; }
+
+    /// <summary>The seccomp profile of the container's process, or null for none.</summary>
+    public LinuxSeccomp? Seccomp { get; set; }
+
+    /// <summary>Device nodes to create in the container.</summary>
+    public List<LinuxDevice>? Devices { get; set; }
+
+    /// <summary>Mount propagation of the rootfs (<c>shared</c>, <c>slave</c>, <c>private</c>, <c>unbindable</c>, or
+    /// their recursive forms).</summary>
+    public string? RootfsPropagation { get; set; }
 }
 
 /// <summary>cgroup resource limits.</summary>
@@ -35,6 +45,53 @@ public sealed class LinuxResources
 
     /// <summary>Process-count limit.</summary>
     public LinuxPids? Pids { get; set; }
+
+    /// <summary>Device cgroup rules, applied in order.</summary>
+    public List<LinuxDeviceCgroup>? Devices { get; set; }
+}
+
+/// <summary>One device cgroup rule (<c>linux.resources.devices[]</c>).</summary>
+public sealed class LinuxDeviceCgroup
+{
+    /// <summary>Whether the rule allows (true) or denies (false) access.</summary>
+    public bool Allow { get; set; }
+
+    /// <summary><c>a</c> (all), <c>c</c> (character) or <c>b</c> (block); null means all.</summary>
+    public string? Type { get; set; }
+
+    /// <summary>Major number; null means any.</summary>
+    public long? Major { get; set; }
+
+    /// <summary>Minor number; null means any.</summary>
+    public long? Minor { get; set; }
+
+    /// <summary>Any of <c>r</c>, <c>w</c> and <c>m</c> (mknod); null means all three.</summary>
+    public string? Access { get; set; }
+}
+
+/// <summary>A device node to create in the container (<c>linux.devices[]</c>).</summary>
+public sealed class LinuxDevice
+{
+    /// <summary>Path inside the container.</summary>
+    public string Path { get; set; } = "";
+
+    /// <summary><c>c</c>, <c>b</c>, <c>u</c> or <c>p</c>.</summary>
+    public string Type { get; set; } = "";
+
+    /// <summary>Major number.</summary>
+    public long Major { get; set; }
+
+    /// <summary>Minor number.</summary>
+    public long Minor { get; set; }
+
+    /// <summary>File mode.</summary>
+    public uint? FileMode { get; set; }
+
+    /// <summary>Owner uid.</summary>
+    public uint? Uid { get; set; }
+
+    /// <summary>Owner gid.</summary>
+    public uint? Gid { get; set; }
 }
 
 /// <summary>Memory limits, in bytes.</summary>

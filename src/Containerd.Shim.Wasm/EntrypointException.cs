@@ -15,7 +15,11 @@ public sealed class EntrypointException : ShimException
     {
         Error = error;
         EntrypointPath = path;
+        Reason = reason;
     }
+
+    /// <summary>The reason alone, without the path.</summary>
+    internal string Reason { get; }
 
     /// <summary>Why the entrypoint was rejected.</summary>
     public EntrypointError Error { get; }

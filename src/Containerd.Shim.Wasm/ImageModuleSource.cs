@@ -25,7 +25,7 @@ public sealed class ImageModuleSource(string containerId, string @namespace, str
 
     /// <summary>
     /// The module args[0] names from the container's image, or null when the image has no wasm layers. Fits
-    /// <see cref="RuntimeContext.FromSpec"/>'s image module callback.
+    /// <see cref="RuntimeContext.FromSpec(string, string, Containerd.Shimkit.Oci.Spec, Func{string, string, Entrypoint?}?)"/>'s image module callback.
     /// </summary>
     /// <exception cref="EntrypointException">The image has several wasm layers and none is named
     /// <paramref name="name"/>, or containerd could not be asked.</exception>

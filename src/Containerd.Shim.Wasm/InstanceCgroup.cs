@@ -49,10 +49,9 @@ internal sealed class InstanceCgroup : IDisposable
         }
     }
 
-    /// <summary>Moves the instance process in and starts watching for OOM kills.</summary>
-    public void Join(int pid, Action onOom)
+    /// <summary>Starts watching for OOM kills (the instance process joins the cgroup itself).</summary>
+    public void Watch(Action onOom)
     {
-        Cgroup.AddProcess(pid);
         _watcher = new CgroupOomWatcher(Cgroup, OomPollInterval);
         _watcher.OomKilled += onOom;
     }

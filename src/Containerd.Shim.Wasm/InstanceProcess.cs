@@ -57,18 +57,35 @@ public static class InstanceProcess
         RuntimeContext ctx;
         try
         {
-            // With a setup plan, the native constructor already ran (namespaces, mounts, identity) and left
-            // config.json open for us, since the container's user may not reach the bundle.
+            // With a setup plan, the native constructor already ran (namespaces, mounts, cgroup, identity), left
+            // config.json open for us (the container's user may not reach the bundle) and the rootfs as our cwd.
             var spec = InstanceSetupFd.ReadSpec();
-            if (spec is not null)
+            var confined = spec is not null;
+            if (spec is null)
             {
-                rootfs = InstanceSetupFd.ReachableRootfs(rootfs);
+                // Started by hand without a plan (a benchmark's floor): nothing is confined.
+                spec = Spec.Load(Path.Combine(bundle, "config.json"));
+                ctx = RuntimeContext.FromSpec(id, rootfs, spec, image is null ? null : image.Resolve);
             }
-            spec ??= Spec.Load(Path.Combine(bundle, "config.json"));
-            ShimTrace.Mark("instance: spec read");
-            ctx = RuntimeContext.FromSpec(id, rootfs, spec, image is null ? null : image.Resolve);
+            else
+            {
+                if (!InstanceConfinement.HasHelper)
+                {
+                    throw new ShimException(StatusCode.Internal, "instance setup: the constructor left no pivot helper");
+                }
+                using var root = RootfsPath.OpenRoot(".");
+                ctx = RuntimeContext.FromSpec(id, rootfs, root, spec, image is null ? null : image.Resolve);
+            }
             ShimTrace.Mark("instance: entrypoint resolved");
             engine.CanHandle(ctx);
+            image?.Dispose();
+            if (confined)
+            {
+                // Everything of the host the run needs is loaded: from here on the process sees the container only.
+                ctx = ctx.InsideRootfs();
+                InstanceConfinement.EnterRootfs();
+                ShimTrace.Mark("instance: inside the rootfs");
+            }
         }
         catch (ShimException e)
         {

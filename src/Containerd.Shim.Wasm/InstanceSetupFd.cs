@@ -48,12 +48,6 @@ internal static partial class InstanceSetupFd
         return Spec.Parse(buffer.ToArray(), "config.json");
     }
 
-    /// <summary>Instance side, after the constructor ran: the rootfs as this process can reach it.</summary>
-    public static string ReachableRootfs(string rootfs) =>
-        // The constructor made the rootfs our working directory; its real path may sit in a bundle the container's
-        // user cannot search.
-        Directory.Exists(rootfs) ? rootfs : "/proc/self/cwd";
-
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int memfd_create(string name, uint flags);
 

@@ -7,10 +7,12 @@ using Grpc.Core;
 namespace Containerd.Shim.Wasm;
 
 /// <summary>
-/// Turns the OCI spec's namespaces, bind mounts, rlimits, user, capabilities and <c>noNewPrivileges</c> into the
-/// setup plan the native constructor of the instance process (<c>native/instance_setup.c</c>) applies before .NET
-/// starts. The plan is plain text, one tab-separated directive a line, so the C side never parses JSON; everything
-/// that needs judgement (names to numbers, symlinks in the rootfs, mount point creation) happens here, in the shim.
+/// Turns the OCI spec's namespaces, mounts, masked and read-only paths, rlimits, user, capabilities and
+/// <c>noNewPrivileges</c> into the setup plan the native constructor of the instance process
+/// (<c>native/instance_setup.c</c>) applies before .NET starts. The plan is plain text, one tab-separated directive a
+/// line, so the C side never parses JSON; names become numbers here and the capability sets are the ones an execve
+/// would leave. Nothing here looks inside the rootfs: every path in it is resolved by the constructor, by descriptor,
+/// inside the instance's own mount namespace and in mount order, so an earlier mount cannot redirect a later one.
 /// </summary>
 internal static class InstanceSetupPlan
 {
@@ -18,7 +20,7 @@ internal static class InstanceSetupPlan
     public const int Fd = 5;
 
     /// <summary>The first line of every plan.</summary>
-    public const string Header = "wasm-instance-setup 1";
+    public const string Header = "wasm-instance-setup 2";
 
     // OCI namespace type → the plan's (setns/unshare) name. pid and time are left out on purpose, see Build.
     private static readonly Dictionary<string, string> Namespaces = new()
@@ -49,20 +51,19 @@ internal static class InstanceSetupPlan
         "MSGQUEUE", "NICE", "RTPRIO", "RTTIME",
     ];
 
-    /// <summary>
-    /// Builds the plan for a container, creating the mount points of its bind mounts inside
-    /// <paramref name="rootfs"/> (as runc does), after resolving their destinations there.
-    /// </summary>
-    /// <exception cref="ShimException">InvalidArgument (NotFound for a missing bind source) naming the spec field
-    /// and the reason.</exception>
-    public static string Build(Spec spec, string rootfs)
+    /// <summary>Builds the plan for a container. <paramref name="cgroupDirectories"/> are the folders of the
+    /// container's cgroup, which the instance process joins before it touches anything of the container.</summary>
+    /// <exception cref="ShimException">InvalidArgument naming the spec field and the reason.</exception>
+    public static string Build(Spec spec, IReadOnlyList<string>? cgroupDirectories = null)
     {
         var plan = new StringBuilder(Header).Append('\n');
-        var created = new HashSet<string>();
+        // The instance always gets a mount namespace of its own (it pivots into the rootfs), even when the spec asks
+        // for none or joins one: joined, it is then unshared, so nothing mounted here reaches anyone else.
+        var created = new HashSet<string> { "mnt" };
         foreach (var ns in spec.Linux?.Namespaces ?? [])
         {
             // A pid namespace only applies to children (unshare) and a wasm guest has no process API; time likewise
-            // only applies to children. Both are accepted and not acted on (docs/architecture.md).
+            // only applies to children. Both are accepted and not acted on (docs/security.md).
             if (ns.Type is "pid" or "time")
             {
                 continue;
@@ -84,13 +85,6 @@ internal static class InstanceSetupPlan
                 Line(plan, "join", type, Field(ns.Path, "linux.namespaces path"));
             }
         }
-
-        var binds = BindMounts(spec, rootfs);
-        if (binds.Count > 0)
-        {
-            // Binds only ever happen in a private mount namespace, even when the spec asks for none or joins one.
-            created.Add("mnt");
-        }
         foreach (var type in created.Order(StringComparer.Ordinal))
         {
             Line(plan, "new", type);
@@ -99,9 +93,25 @@ internal static class InstanceSetupPlan
         {
             Line(plan, "hostname", Field(spec.Hostname, "hostname"));
         }
-        foreach (var bind in binds)
+        foreach (var bind in BindMounts(spec))
         {
             plan.Append(bind).Append('\n');
+        }
+        if (spec.Root?.Readonly == true)
+        {
+            Line(plan, "rootfs", "ro");
+        }
+        foreach (var (path, i) in (spec.Linux?.MaskedPaths ?? []).Select((p, i) => (p, i)))
+        {
+            Line(plan, "mask", ContainerPath(path, $"linux.maskedPaths[{i}]"));
+        }
+        foreach (var (path, i) in (spec.Linux?.ReadonlyPaths ?? []).Select((p, i) => (p, i)))
+        {
+            Line(plan, "readonly", ContainerPath(path, $"linux.readonlyPaths[{i}]"));
+        }
+        foreach (var dir in cgroupDirectories ?? [])
+        {
+            Line(plan, "cgroup", Field(Path.Combine(dir, "cgroup.procs"), "cgroup"));
         }
 
         var process = spec.Process;
@@ -126,11 +136,12 @@ internal static class InstanceSetupPlan
         var user = process?.User ?? new User();
         var groups = string.Join(',', (user.AdditionalGids ?? []).Select(g => Num(g)));
         Line(plan, groups.Length > 0 ? ["user", Num(user.Uid), Num(user.Gid), groups] : ["user", Num(user.Uid), Num(user.Gid)]);
-        // No capabilities in the spec means none (a wasm guest cannot use any): stricter than runc, which then
-        // leaves them unchanged.
-        var caps = process?.Capabilities;
-        Line(plan, "caps", Mask(caps?.Bounding, "bounding"), Mask(caps?.Effective, "effective"),
-            Mask(caps?.Permitted, "permitted"), Mask(caps?.Inheritable, "inheritable"), Mask(caps?.Ambient, "ambient"));
+        var caps = Capabilities.AfterExec(
+            Mask(process?.Capabilities?.Bounding, "bounding"), Mask(process?.Capabilities?.Effective, "effective"),
+            Mask(process?.Capabilities?.Permitted, "permitted"), Mask(process?.Capabilities?.Inheritable, "inheritable"),
+            Mask(process?.Capabilities?.Ambient, "ambient"), user.Uid == 0, process?.NoNewPrivileges == true);
+        Line(plan, "caps", Hex(caps.Bounding), Hex(caps.Effective), Hex(caps.Permitted), Hex(caps.Inheritable),
+            Hex(caps.Ambient), Hex(caps.RaiseEffective), Hex(caps.RaisePermitted));
         if (process?.NoNewPrivileges == true)
         {
             Line(plan, "nnp");
@@ -138,14 +149,11 @@ internal static class InstanceSetupPlan
         return plan.ToString();
     }
 
-    // The bind lines, in order: a read-only rootfs first (binds below then land on top of it), then spec.mounts.
-    private static List<string> BindMounts(Spec spec, string rootfs)
+    // bind <flags> <source> <destination> <label>, in spec order. Flags: r recursive, o read-only (of the whole
+    // bound tree: MS_REMOUNT cannot do that for submounts, mount_setattr can), s nosuid, d nodev, x noexec.
+    private static List<string> BindMounts(Spec spec)
     {
         var lines = new List<string>();
-        if (spec.Root?.Readonly == true)
-        {
-            lines.Add($"bind\tro\t{Field(rootfs, "root.path")}\t{Field(rootfs, "root.path")}");
-        }
         var mounts = spec.Mounts ?? [];
         for (var i = 0; i < mounts.Count; i++)
         {
@@ -161,55 +169,41 @@ internal static class InstanceSetupPlan
             {
                 throw Invalid($"{what}: the source must be an absolute host path, not \"{m.Source}\"");
             }
-            if (!m.Destination.StartsWith('/'))
-            {
-                throw Invalid($"{what}: the destination must be an absolute path in the container");
-            }
-            var isDir = Directory.Exists(m.Source);
-            if (!isDir && !File.Exists(m.Source))
-            {
-                throw new ShimException(StatusCode.NotFound, $"{what}: source {m.Source}: no such file or directory");
-            }
-            string target;
-            try
-            {
-                target = RootfsPath.Resolve(rootfs, m.Destination).HostPath;
-            }
-            catch (EntrypointException e)
-            {
-                throw Invalid($"{what}: destination {e.Message["entrypoint ".Length..]}");
-            }
-            CreateMountPoint(target, isDir, what);
-            var readOnly = options.LastOrDefault(o => o is "ro" or "rw") == "ro";
-            var flags = (options.Contains("rbind") ? "r" : "-") + (readOnly ? "o" : "-");
-            lines.Add($"bind\t{flags}\t{Field(m.Source, what)}\t{Field(target, what)}");
+            var destination = ContainerPath(m.Destination, what);
+            var flags = new StringBuilder();
+            flags.Append(options.Contains("rbind") ? 'r' : '-');
+            flags.Append(Last(options, "ro", "rw") == "ro" || options.Contains("rro") ? 'o' : '-');
+            flags.Append(Last(options, "nosuid", "suid") == "nosuid" ? 's' : '-');
+            flags.Append(Last(options, "nodev", "dev") == "nodev" ? 'd' : '-');
+            flags.Append(Last(options, "noexec", "exec") == "noexec" ? 'x' : '-');
+            lines.Add($"bind\t{flags}\t{Field(m.Source, what)}\t{destination}\t{Field(what, what)}");
         }
         return lines;
     }
 
-    private static void CreateMountPoint(string target, bool isDir, string what)
+    private static string? Last(List<string> options, string on, string off) => options.LastOrDefault(o => o == on || o == off);
+
+    // An absolute container path, and one whose own ".." do not climb above the root: what the constructor then
+    // resolves inside the rootfs.
+    private static string ContainerPath(string path, string what)
     {
-        try
+        if (!path.StartsWith('/'))
         {
-            if (isDir)
+            throw Invalid($"{what}: the destination must be an absolute path in the container, not \"{path}\"");
+        }
+        var depth = 0;
+        foreach (var part in path.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            depth += part == ".." ? -1 : part == "." ? 0 : 1;
+            if (depth < 0)
             {
-                Directory.CreateDirectory(target);
-            }
-            else if (!File.Exists(target) && !Directory.Exists(target))
-            {
-                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-                using (File.Create(target))
-                {
-                }
+                throw Invalid($"{what}: destination {path}: escapes the rootfs (\"..\" above the container's root)");
             }
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new ShimException(StatusCode.FailedPrecondition, $"{what}: cannot create the mount point: {e.Message}", e);
-        }
+        return Field(path, what);
     }
 
-    private static string Mask(List<string>? names, string set)
+    private static ulong Mask(List<string>? names, string set)
     {
         ulong mask = 0;
         foreach (var name in names ?? [])
@@ -221,8 +215,10 @@ internal static class InstanceSetupPlan
             }
             mask |= 1UL << bit;
         }
-        return mask.ToString("x", CultureInfo.InvariantCulture);
+        return mask;
     }
+
+    private static string Hex(ulong mask) => mask.ToString("x", CultureInfo.InvariantCulture);
 
     private static string Field(string value, string what) =>
         value.AsSpan().IndexOfAny('\t', '\n', '\0') < 0

@@ -1,15 +1,18 @@
 using System.Runtime.InteropServices;
 using Containerd.Shimkit.Oci;
+using Microsoft.Win32.SafeHandles;
 
 namespace Containerd.Shim.Wasm;
 
 /// <summary>Everything an <see cref="IEngine"/> needs to run one container's program.</summary>
-public sealed class RuntimeContext
+public sealed class RuntimeContext : IDisposable
 {
     /// <summary>The container id.</summary>
     public required string Id { get; init; }
 
-    /// <summary>Host path of the container's root filesystem; the engine preopens it as <c>/</c>.</summary>
+    /// <summary>The container's root filesystem: its host path, or <c>/</c> in an instance process that has entered
+    /// it. Engines open nothing through it: the files they need are in <see cref="Entrypoint"/> and
+    /// <see cref="Preopens"/>.</summary>
     public required string Rootfs { get; init; }
 
     /// <summary>The container's OCI runtime spec.</summary>
@@ -87,8 +90,9 @@ public sealed class RuntimeContext
     };
 
     /// <summary>
-    /// Builds the context of a container from its spec: reads process args, env and cwd and resolves the entrypoint
-    /// inside <paramref name="rootfs"/>. Throws <see cref="Containerd.Shimkit.ShimException"/> for bad input.
+    /// Builds the context of a container from its spec: reads process args, env and cwd, resolves the entrypoint
+    /// inside <paramref name="rootfs"/> and reads its module, opens the preopened directories; every lookup is made by
+    /// descriptor inside the rootfs. Throws <see cref="Containerd.Shimkit.ShimException"/> for bad input.
     /// </summary>
     /// <param name="id">The container id.</param>
     /// <param name="rootfs">Host path of the root filesystem.</param>
@@ -99,25 +103,42 @@ public sealed class RuntimeContext
     public static RuntimeContext FromSpec(string id, string rootfs, Spec spec,
         Func<string, string, Entrypoint?>? imageModule = null)
     {
+        using var root = RootfsPath.OpenRoot(rootfs);
+        return FromSpec(id, rootfs, root, spec, imageModule);
+    }
+
+    /// <summary>As <see cref="FromSpec(string, string, Spec, Func{string, string, Entrypoint?}?)"/>, from a
+    /// descriptor of the rootfs (<paramref name="rootfs"/> only names it).</summary>
+    internal static RuntimeContext FromSpec(string id, string rootfs, SafeFileHandle root, Spec spec,
+        Func<string, string, Entrypoint?>? imageModule)
+    {
         var process = spec.Process;
         var args = process?.Args ?? [];
         var env = process?.Env ?? [];
         var cwd = string.IsNullOrEmpty(process?.Cwd) ? "/" : process.Cwd;
-        var preopens = WasiPreopens.FromSpec(spec, rootfs);
+        var preopens = WasiPreopens.FromSpec(spec, root);
         Entrypoint entrypoint;
         try
         {
-            entrypoint = EntrypointResolver.Resolve(rootfs, args, env, cwd);
-        }
-        catch (EntrypointException e) when (e.Error == EntrypointError.NotFound && imageModule is not null)
-        {
-            var (name, function) = EntrypointResolver.Split(args[0]);
-            var fromImage = imageModule(name, function);
-            if (fromImage is null)
+            try
             {
-                throw;
+                entrypoint = EntrypointResolver.Resolve(root, args, env, cwd);
             }
-            entrypoint = fromImage;
+            catch (EntrypointException e) when (e.Error == EntrypointError.NotFound && imageModule is not null)
+            {
+                var (name, function) = EntrypointResolver.Split(args[0]);
+                var fromImage = imageModule(name, function);
+                if (fromImage is null)
+                {
+                    throw;
+                }
+                entrypoint = fromImage;
+            }
+        }
+        catch
+        {
+            WasiPreopens.Close(preopens);
+            throw;
         }
         return new RuntimeContext
         {
@@ -132,4 +153,27 @@ public sealed class RuntimeContext
             MemoryLimit = spec.Linux?.Resources?.Memory?.Limit is > 0 and var limit ? limit : null,
         };
     }
+
+    /// <summary>
+    /// This context for a process whose root is now the container's rootfs (an instance process after its pivot):
+    /// the rootfs is <c>/</c> and the engine opens each preopen by its guest path, which the kernel can only resolve
+    /// inside the container. The descriptors the preopens held are closed.
+    /// </summary>
+    internal RuntimeContext InsideRootfs() => new()
+    {
+        Id = Id,
+        Rootfs = "/",
+        Spec = Spec,
+        Args = Args,
+        Env = Env,
+        Cwd = Cwd,
+        Entrypoint = Entrypoint,
+        Preopens = WasiPreopens.InsideRootfs(Preopens),
+        MemoryLimit = MemoryLimit,
+        Platform = Platform,
+    };
+
+    /// <summary>Closes the descriptors the preopens hold (a host that keeps the context for a container's life
+    /// calls it when the container is deleted).</summary>
+    public void Dispose() => WasiPreopens.Close(Preopens);
 }

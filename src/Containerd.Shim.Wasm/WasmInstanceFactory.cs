@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using Containerd.Shimkit;
 using Containerd.Shimkit.Processes;
 using Grpc.Core;
+using Microsoft.Win32.SafeHandles;
 
 namespace Containerd.Shim.Wasm;
 
@@ -28,10 +29,21 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
     /// <inheritdoc/>
     public async Task<IInstance> CreateAsync(InstanceConfig config, CancellationToken ct)
     {
-        // Built before anything is spawned: a spec the instance cannot honour fails Create here, with the reason.
-        using var plan = InstanceSetupFd.Create(InstanceSetupPlan.Build(config.Spec, config.Rootfs));
-        // Made before the spawn so a bad cgroupsPath or limit fails Create without a process to clean up.
+        // Made before the spawn so a bad cgroupsPath or limit fails Create without a process to clean up; the
+        // instance process joins it itself, before it reads anything of the container.
         var cgroup = InstanceCgroup.Create(config);
+        SafeFileHandle plan;
+        try
+        {
+            // Built before anything is spawned: a spec the instance cannot honour fails Create here, with the reason.
+            plan = InstanceSetupFd.Create(InstanceSetupPlan.Build(config.Spec, cgroup?.Cgroup.Directories));
+        }
+        catch
+        {
+            cgroup?.Dispose();
+            throw;
+        }
+        using var planFile = plan;
         ShimTrace.Mark("server: Create: plan and cgroup made");
         using var control = Pipe.Create();
         var start = Pipe.Create();
@@ -78,31 +90,11 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
         ShimException? failure;
         try
         {
-            // The child cannot run guest code before the start byte: joining now puts every guest instruction,
-            // and the module's compilation, under the container's limits.
-            cgroup?.Join(child.Pid, instance.RaiseOom);
+            // The child joined its cgroup before it touched the container (instance_setup.c): from here on the
+            // shim only watches it for OOM kills.
+            cgroup?.Watch(instance.RaiseOom);
             using var cancel = ct.Register(() => KillQuietly(child));
             failure = await Task.Run(() => ControlChannel.ReadReport(control.Read), CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (ShimException joinFailure)
-        {
-            // Joining the cgroup failed: the child must not run outside it.
-            KillQuietly(child);
-            await child.Exited.ConfigureAwait(false);
-            start.Dispose();
-            cgroup?.Dispose();
-            // A child that failed fast (its native setup, a bad entrypoint) can be gone before the join, which then
-            // fails with ESRCH; its own report on the control pipe is the real reason.
-            ShimException? report = null;
-            try
-            {
-                report = ControlChannel.ReadReport(control.Read);
-            }
-            catch (EndOfStreamException)
-            {
-                // The child said nothing: the join's own error stands.
-            }
-            throw report ?? joinFailure;
         }
         catch (EndOfStreamException)
         {
@@ -112,6 +104,15 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
             ct.ThrowIfCancellationRequested();
             throw new ShimException(StatusCode.Internal,
                 $"container {config.Id}: instance process {child.Pid} exited with status {status.ExitCode} before it was ready");
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Watching or reading failed on our side: the child must not live on without a task.
+            KillQuietly(child);
+            await child.Exited.ConfigureAwait(false);
+            start.Dispose();
+            cgroup?.Dispose();
+            throw;
         }
         if (failure is not null)
         {

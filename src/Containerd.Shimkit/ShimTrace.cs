@@ -15,6 +15,10 @@ public static class ShimTrace
     public const string Variable = "RUNWASI_DOTNET_TRACE";
 
     private static readonly string? File = Environment.GetEnvironmentVariable(Variable) is { Length: > 0 } path ? path : null;
+    private static readonly Lock Gate = new();
+    // Opened at the first mark and kept: an instance process goes on marking after it pivoted into its rootfs, where
+    // the path no longer resolves.
+    private static FileStream? _stream;
 
     /// <summary>Whether marks are written.</summary>
     public static bool Enabled => File is not null;
@@ -31,8 +35,11 @@ public static class ShimTrace
             $"{micros / 1_000_000}.{micros % 1_000_000:D6} {Environment.ProcessId} {what}\n");
         try
         {
-            using var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1);
-            stream.Write(Encoding.UTF8.GetBytes(line));
+            lock (Gate)
+            {
+                _stream ??= new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1);
+                _stream.Write(Encoding.UTF8.GetBytes(line));
+            }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

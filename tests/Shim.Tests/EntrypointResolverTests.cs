@@ -4,83 +4,104 @@ using Xunit;
 
 namespace Shim.Tests;
 
-/// <summary>Entrypoint rules: path[#function], PATH then cwd lookup, symlinks resolved inside the rootfs only.</summary>
+/// <summary>
+/// Entrypoint rules: path[#function], PATH then cwd lookup, everything resolved by descriptor inside the rootfs as
+/// the container sees it, and the module read through that descriptor. Every file holds a distinct module, so a test
+/// tells which file was read. Each case runs with the kernel's openat2 and with the fallback walk.
+/// </summary>
+[Collection(RootfsPathCollection.Name)]
 public sealed class EntrypointResolverTests : IDisposable
 {
-    private static readonly byte[] Wasm = [0, (byte)'a', (byte)'s', (byte)'m', 1, 0, 0, 0];
     private readonly string _rootfs = Directory.CreateTempSubdirectory("entrypoint-").FullName;
 
     public EntrypointResolverTests()
     {
-        Write("app.wasm", Wasm);
-        Write("bin/tool.wasm", Wasm);
-        Write("work/local.wasm", Wasm);
+        Write("app.wasm", Module(1));
+        Write("bin/tool.wasm", Module(2));
+        Write("work/local.wasm", Module(3));
         Write("text.wat", "(module)"u8.ToArray());
         Write("readme.txt", "hello"u8.ToArray());
+        Write("etc/hostname", Module(4));
         File.CreateSymbolicLink(Path.Combine(_rootfs, "bin/abs-link.wasm"), "/app.wasm");
         File.CreateSymbolicLink(Path.Combine(_rootfs, "rel-link.wasm"), "bin/tool.wasm");
-        File.CreateSymbolicLink(Path.Combine(_rootfs, "host.wasm"), "/etc/hostname");
+        File.CreateSymbolicLink(Path.Combine(_rootfs, "host.wasm"), "/etc/shadow");
         File.CreateSymbolicLink(Path.Combine(_rootfs, "up.wasm"), "../../../etc/hostname");
+        File.CreateSymbolicLink(Path.Combine(_rootfs, "loop"), "loop");
         Directory.CreateSymbolicLink(Path.Combine(_rootfs, "etc-dir"), "/etc");
+        Assert.Equal(0, Mkfifo(Path.Combine(_rootfs, "fifo.wasm"), 0b110_110_110));
     }
 
-    public void Dispose() => Directory.Delete(_rootfs, recursive: true);
-
-    [Fact]
-    public void AbsolutePathResolvesInsideRootfsWithDefaultFunction()
+    public void Dispose()
     {
-        var e = Resolve("/app.wasm");
-        Assert.Equal(Path.Combine(_rootfs, "app.wasm"), e.Path);
+        RootfsPath.ForceWalk = false;
+        Directory.Delete(_rootfs, recursive: true);
+    }
+
+    public static TheoryData<bool> Strategies => [false, true];
+
+    [Theory]
+    [MemberData(nameof(Strategies))]
+    public void Absolute_path_is_read_from_inside_the_rootfs_with_the_default_function(bool walk)
+    {
+        var e = Resolve("/app.wasm", walk: walk);
+        Assert.Equal(Module(1), e.Bytes!.Value.ToArray());
+        Assert.Null(e.Path);
         Assert.Equal("_start", e.Function);
         Assert.Equal("/app.wasm", e.Name);
         Assert.Equal(ModuleFormat.Binary, e.Format);
     }
 
     [Fact]
-    public void HashSelectsTheFunction()
+    public void Hash_selects_the_function()
     {
         var e = Resolve("/app.wasm#hello");
         Assert.Equal("hello", e.Function);
         Assert.Equal("/app.wasm", e.Name);
     }
 
-    [Fact]
-    public void BareNameIsLookedUpInPathThenCwd()
+    [Theory]
+    [MemberData(nameof(Strategies))]
+    public void Bare_name_is_looked_up_in_PATH_then_the_cwd(bool walk)
     {
-        Assert.Equal(Path.Combine(_rootfs, "bin/tool.wasm"), Resolve("tool.wasm", cwd: "/work").Path);
-        Assert.Equal(Path.Combine(_rootfs, "work/local.wasm"), Resolve("local.wasm", cwd: "/work").Path);
+        Assert.Equal(Module(2), Resolve("tool.wasm", cwd: "/work", walk: walk).Bytes!.Value.ToArray());
+        Assert.Equal(Module(3), Resolve("local.wasm", cwd: "/work", walk: walk).Bytes!.Value.ToArray());
+        Assert.Equal(Module(3), Resolve("./local.wasm", cwd: "/work", walk: walk).Bytes!.Value.ToArray());
+    }
+
+    [Theory]
+    [MemberData(nameof(Strategies))]
+    public void Symlinks_are_followed_inside_the_rootfs(bool walk)
+    {
+        Assert.Equal(Module(1), Resolve("/bin/abs-link.wasm", walk: walk).Bytes!.Value.ToArray());
+        Assert.Equal(Module(2), Resolve("/rel-link.wasm", walk: walk).Bytes!.Value.ToArray());
+        // ../../../etc/hostname climbs no further than the root, as inside the container: the image's own file.
+        Assert.Equal(Module(4), Resolve("/up.wasm", walk: walk).Bytes!.Value.ToArray());
+        Assert.Equal(Module(4), Resolve("/etc-dir/hostname", walk: walk).Bytes!.Value.ToArray());
+    }
+
+    [Theory]
+    [MemberData(nameof(Strategies))]
+    public void An_absolute_symlink_to_a_host_file_never_reaches_the_host(bool walk)
+    {
+        var e = Fails("/host.wasm", EntrypointError.NotFound, walk);
+        Assert.Contains("no such file in the rootfs (through the symlink /host.wasm -> /etc/shadow", e.Message);
+        Assert.DoesNotContain("root:", e.Message);
     }
 
     [Fact]
-    public void RelativePathIsRelativeToCwd()
-    {
-        Assert.Equal(Path.Combine(_rootfs, "work/local.wasm"), Resolve("./local.wasm", cwd: "/work").Path);
-    }
+    public void Wat_text_is_accepted() => Assert.Equal(ModuleFormat.Text, Resolve("/text.wat").Format);
 
     [Fact]
-    public void SymlinksAreFollowedInsideTheRootfs()
-    {
-        Assert.Equal(Path.Combine(_rootfs, "app.wasm"), Resolve("/bin/abs-link.wasm").Path);
-        Assert.Equal(Path.Combine(_rootfs, "bin/tool.wasm"), Resolve("/rel-link.wasm").Path);
-    }
-
-    [Fact]
-    public void WatTextIsAccepted()
-    {
-        Assert.Equal(ModuleFormat.Text, Resolve("/text.wat").Format);
-    }
-
-    [Fact]
-    public void MissingFileIsNotFoundNamingThePath()
+    public void Missing_file_is_not_found_naming_the_path()
     {
         var e = Fails("/nope.wasm", EntrypointError.NotFound);
         Assert.Equal(StatusCode.NotFound, e.Code);
-        Assert.Contains("/nope.wasm", e.Message);
-        Assert.Contains("no such file", e.Message);
+        Assert.Contains("entrypoint /nope.wasm: no such file in the rootfs", e.Message);
+        Assert.Contains("searched PATH and the cwd", Fails("nope.wasm", EntrypointError.NotFound).Message);
     }
 
     [Fact]
-    public void NonWasmFileIsRejectedNamingThePath()
+    public void Non_wasm_file_is_rejected_naming_the_path()
     {
         var e = Fails("/readme.txt", EntrypointError.NotWasm);
         Assert.Equal(StatusCode.InvalidArgument, e.Code);
@@ -88,41 +109,47 @@ public sealed class EntrypointResolverTests : IDisposable
     }
 
     [Fact]
-    public void DotDotAboveTheRootEscapes()
+    public void A_fifo_or_a_directory_is_never_read()
     {
-        var e = Fails("/../../etc/hostname", EntrypointError.EscapesRootfs);
-        Assert.Contains("escapes the rootfs", e.Message);
+        // Opening the FIFO would block until a writer came: the resolver refuses it from its descriptor alone.
+        Assert.Contains("is not a regular file", Fails("/fifo.wasm", EntrypointError.NotWasm).Message);
+        Assert.Contains("is a directory", Fails("/bin", EntrypointError.NotWasm).Message);
+    }
+
+    [Theory]
+    [MemberData(nameof(Strategies))]
+    public void A_symlink_loop_is_refused(bool walk) =>
+        Assert.Contains("too many levels of symbolic links", Fails("/loop", EntrypointError.EscapesRootfs, walk).Message);
+
+    [Fact]
+    public void Dot_dot_above_the_root_as_written_is_refused()
+    {
+        Assert.Contains("escapes the rootfs", Fails("/../../etc/hostname", EntrypointError.EscapesRootfs).Message);
         Fails("../etc/hostname", EntrypointError.EscapesRootfs);
     }
 
     [Fact]
-    public void RelativeSymlinkClimbingOutEscapes()
-    {
-        Assert.Contains("escapes the rootfs", Fails("/up.wasm", EntrypointError.EscapesRootfs).Message);
-    }
-
-    [Fact]
-    public void AbsoluteSymlinkToAHostFileNeverReachesTheHost()
-    {
-        var e = Fails("/host.wasm", EntrypointError.EscapesRootfs);
-        Assert.Contains("/host.wasm -> /etc/hostname", e.Message);
-        Assert.Contains("outside the rootfs", e.Message);
-        // A directory symlink to the host's /etc is resolved inside the rootfs too: no host file is ever opened.
-        Fails("/etc-dir/hostname", EntrypointError.EscapesRootfs);
-    }
-
-    [Fact]
-    public void EmptyArgsAreRejected()
-    {
+    public void Empty_args_are_rejected() =>
         Assert.Throws<EntrypointException>(() => EntrypointResolver.Resolve(_rootfs, [], [], "/"));
+
+    private static byte[] Module(byte marker) => [0, (byte)'a', (byte)'s', (byte)'m', 1, 0, 0, 0, 0, 1, marker];
+
+    private Entrypoint Resolve(string arg0, string cwd = "/", bool walk = false)
+    {
+        RootfsPath.ForceWalk = walk;
+        try
+        {
+            return EntrypointResolver.Resolve(_rootfs, [arg0, "x"], ["PATH=/usr/bin:/bin"], cwd);
+        }
+        finally
+        {
+            RootfsPath.ForceWalk = false;
+        }
     }
 
-    private Entrypoint Resolve(string arg0, string cwd = "/") =>
-        EntrypointResolver.Resolve(_rootfs, [arg0, "x"], ["PATH=/usr/bin:/bin"], cwd);
-
-    private EntrypointException Fails(string arg0, EntrypointError expected)
+    private EntrypointException Fails(string arg0, EntrypointError expected, bool walk = false)
     {
-        var e = Assert.Throws<EntrypointException>(() => Resolve(arg0));
+        var e = Assert.Throws<EntrypointException>(() => Resolve(arg0, walk: walk));
         Assert.Equal(expected, e.Error);
         return e;
     }
@@ -133,4 +160,15 @@ public sealed class EntrypointResolverTests : IDisposable
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         File.WriteAllBytes(path, content);
     }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mkfifo")]
+    private static extern int Mkfifo(string path, uint mode);
+}
+
+/// <summary>Tests that switch <see cref="RootfsPath.ForceWalk"/> (a static) run one at a time.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class RootfsPathCollection
+{
+    /// <summary>The collection's name.</summary>
+    public const string Name = "rootfs path";
 }

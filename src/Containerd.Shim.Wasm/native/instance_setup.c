@@ -9,18 +9,30 @@
 // It acts only in the instance role (argv[1] == "--instance") and only when fd 5 is open: the shim (C#,
 // InstanceSetupPlan.cs) parses the spec and writes the plan there; this file never parses JSON. Plan: text lines of
 // tab-separated fields, fixed order of execution regardless of line order:
-//   wasm-instance-setup 1                  header
+//   wasm-instance-setup 2                  header
 //   join <type> <path>                     setns (type: user ipc uts net mnt cgroup); user first, mnt last
-//   new <type>                             unshare (ipc uts net mnt cgroup); a new net gets lo up
+//   new <type>                             unshare (ipc uts net mnt cgroup); a new net gets lo up; mnt is always there
 //   hostname <name>                        sethostname, only in a new uts namespace
-//   bind <r|-><o|-> <source> <target>      bind mount (r: recursive, o: read-only) in the private mount namespace
+//   bind <flags> <source> <dest> <label>   bind mount in spec order; flags r recursive, o read-only (the whole bound
+//                                          tree), s nosuid, d nodev, x noexec; <dest> resolved inside the rootfs
+//   mask <path>                            maskedPaths: /dev/null over a file, an empty read-only tmpfs over a folder
+//   readonly <path>                        readonlyPaths: bound onto itself read-only, recursively
+//   rootfs ro                              root.readonly: the rootfs mount read-only (volumes keep their own)
+//   cgroup <path of cgroup.procs>          joined (one line per hierarchy) before the cgroup namespace is made
 //   rlimit <resource> <soft> <hard>        setrlimit (numbers; RLIM_INFINITY as 18446744073709551615)
 //   umask <mode>                           umask (octal)
 //   user <uid> <gid> [<gid>,<gid>...]      setgroups(additional gids), setgid, setuid
-//   caps <bounding> <effective> <permitted> <inheritable> <ambient>   64-bit masks in hex
+//   caps <bounding> <effective> <permitted> <inheritable> <ambient> <raise effective> <raise permitted>
+//                                          64-bit masks in hex, as they are after the execve runc would make
+//                                          (Capabilities.cs); the raise sets hold while the ambient set is raised
 //   nnp                                    prctl(PR_SET_NO_NEW_PRIVS)
-// Afterwards fd 5 holds config.json (opened from the cwd, the bundle) and the cwd is the rootfs (argv[4]), so that
-// .NET can read both even when the new identity cannot search the bundle (0700 root).
+// Every path from the spec or the image is resolved by descriptor inside the rootfs, after the mounts before it
+// (rootfs.c). The rootfs is bound onto itself in the instance's own mount namespace, so it can be pivoted into.
+// The pivot itself waits until .NET has opened what it needs of the host (the engine library, the module, the
+// compile cache): a helper process forked here, before the identity changes, keeps the privilege to do it, waits on
+// fd 9, and pivot_roots the shared mount namespace, and with it the instance process, when .NET asks
+// (InstanceConfinement.cs). Afterwards fd 5 holds config.json (opened from the cwd, the bundle) and the cwd is the
+// rootfs, so that .NET can read both even when the new identity cannot search the bundle (0700 root).
 // On failure it writes "error <grpc code> instance setup: <step>: <reason>" on the control pipe (fd 3, the protocol
 // of ControlChannel.cs) and exits with 125: the shim turns that into a Create failure.
 #define _GNU_SOURCE
@@ -43,14 +55,18 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "rootfs.h"
+
 #define PLAN_FD 5
+#define PIVOT_FD 9 // InstanceConfinement.PivotFd
 #define CONTROL_FD 3
 #define SETUP_FAILED 125 // ExitCodes.InternalError
 #define MAX_PLAN (64 * 1024)
 #define MAX_ITEMS 128
-#define MAX_FIELDS 8
+#define MAX_FIELDS 10
 #define MAX_GROUPS 65536 // NGROUPS_MAX
 
 static char plan[MAX_PLAN + 1];
@@ -111,8 +127,8 @@ static void parse(size_t size) {
         }
         p = end + 1;
     }
-    if (line_count == 0 || strcmp(lines[0].f[0], "wasm-instance-setup 1") != 0)
-        fail(0, "malformed plan: missing header 'wasm-instance-setup 1'");
+    if (line_count == 0 || strcmp(lines[0].f[0], "wasm-instance-setup 2") != 0)
+        fail(0, "malformed plan: missing header 'wasm-instance-setup 2'");
 }
 
 static int ns_flag(const char *type) {
@@ -180,13 +196,15 @@ static void loopback_up(void) {
     close(s);
 }
 
+// Every namespace but the cgroup one, which must wait until the cgroup is joined (it is rooted where the process is).
 static void new_namespaces(void) {
-    int flags = 0;
+    int flags = CLONE_NEWNS;
     for (struct line *l = next("new", -1); l; l = next("new", l - lines)) {
         need(l, 2);
         flags |= ns_flag(l->f[1]);
     }
-    if (flags != 0 && unshare(flags) != 0)
+    flags &= ~CLONE_NEWCGROUP;
+    if (unshare(flags) != 0)
         fail(errno, "unshare namespaces (flags 0x%x)", flags);
     if (flags & CLONE_NEWNET)
         loopback_up();
@@ -196,25 +214,174 @@ static void new_namespaces(void) {
         if (sethostname(h->f[1], strlen(h->f[1])) != 0)
             fail(errno, "sethostname %s", h->f[1]);
     }
-    if (flags & CLONE_NEWNS) {
-        // Our copy of the host's mounts must not send anything back: every bind below stays in this process.
-        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
-            fail(errno, "make / private in the new mount namespace");
+    // Our copy of the host's mounts must not send anything back: every mount below stays in this process.
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        fail(errno, "make / private in the new mount namespace");
+}
+
+// The rootfs as a mount of its own (pivot_root needs one), and its descriptor: the root of every lookup below.
+static int rootfs_mount(const char *rootfs) {
+    if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) != 0)
+        fail(errno, "bind the rootfs %s onto itself", rootfs);
+    int fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        fail(errno, "open the rootfs %s", rootfs);
+    return fd;
+}
+
+static unsigned bind_attrs(const char *flags) {
+    return (strchr(flags, 'o') ? ROOTFS_RDONLY : 0) | (strchr(flags, 's') ? ROOTFS_NOSUID : 0) |
+           (strchr(flags, 'd') ? ROOTFS_NODEV : 0) | (strchr(flags, 'x') ? ROOTFS_NOEXEC : 0);
+}
+
+// Fails naming the mount, its destination and what went wrong (err is a positive errno, or 0 for a plain reason).
+static void fail_resolve(int err, const char *what, const char *dest, const char *action) {
+    if (err == ENOENT)
+        fail(err, "%s: destination %s: %s", what, dest, action);
+    fail(err, "%s: destination %s: %s (resolved inside the rootfs)", what, dest, action);
+}
+
+static void bind_mounts(int root) {
+    for (struct line *l = next("bind", -1); l; l = next("bind", l - lines)) {
+        need(l, 5);
+        const char *flags = l->f[1], *src = l->f[2], *dst = l->f[3], *what = l->f[4];
+        struct stat st;
+        if (stat(src, &st) != 0)
+            fail(errno, "%s: source %s", what, src);
+        int dir = S_ISDIR(st.st_mode);
+        // Resolved now, after the mounts before it: a symlink that an earlier volume brought in is followed
+        // inside the rootfs like any other, never to the host.
+        int target = rootfs_make(root, dst, dir);
+        if (target < 0)
+            fail_resolve(-target, what, dst, "cannot make the mount point");
+        int is_dir = rootfs_is_dir(target);
+        if (is_dir != dir)
+            fail(0, "%s: destination %s is %s inside the rootfs, and the source %s is %s", what, dst,
+                 is_dir ? "a directory" : "not a directory", src, dir ? "a directory" : "not");
+        const char *step = "";
+        int err = rootfs_bind(src, -1, strchr(flags, 'r') != NULL, bind_attrs(flags), target, &step);
+        if (err < 0)
+            fail(-err, "%s: bind %s on %s: %s", what, src, dst, step);
+        close(target);
     }
 }
 
-static void bind_mounts(void) {
-    // The shim created each target (a file or a folder, as the source) inside the rootfs, after resolving symlinks
-    // there, so a hostile image cannot point a target outside the rootfs.
-    for (struct line *l = next("bind", -1); l; l = next("bind", l - lines)) {
-        need(l, 4);
-        const char *flags = l->f[1], *src = l->f[2], *dst = l->f[3];
-        unsigned long rec = strchr(flags, 'r') ? MS_REC : 0;
-        if (mount(src, dst, NULL, MS_BIND | rec, NULL) != 0)
-            fail(errno, "bind mount %s on %s", src, dst);
-        if (strchr(flags, 'o') && mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | rec, NULL) != 0)
-            fail(errno, "remount %s read-only", dst);
+// maskedPaths and readonlyPaths, resolved inside the rootfs after every mount; paths the container does not have
+// are skipped, as runc skips them.
+static void masked_and_readonly_paths(int root, int devnull) {
+    for (struct line *l = next("mask", -1); l; l = next("mask", l - lines)) {
+        need(l, 2);
+        int target = rootfs_open(root, l->f[1]);
+        if (target == -ENOENT)
+            continue;
+        if (target < 0)
+            fail(-target, "linux.maskedPaths %s", l->f[1]);
+        const char *step = "";
+        int err = rootfs_is_dir(target) == 1 ? rootfs_mask_dir(target, &step) : rootfs_bind(NULL, devnull, 0, 0, target, &step);
+        if (err < 0)
+            fail(-err, "linux.maskedPaths %s: %s", l->f[1], step);
+        close(target);
     }
+    for (struct line *l = next("readonly", -1); l; l = next("readonly", l - lines)) {
+        need(l, 2);
+        int target = rootfs_open(root, l->f[1]);
+        if (target == -ENOENT)
+            continue;
+        if (target < 0)
+            fail(-target, "linux.readonlyPaths %s", l->f[1]);
+        const char *step = "";
+        int err = rootfs_make_readonly(target, 1, &step);
+        if (err < 0)
+            fail(-err, "linux.readonlyPaths %s: %s", l->f[1], step);
+        close(target);
+    }
+}
+
+// root.readonly: the rootfs mount only; the volumes bound into it keep their own mode. Through the rootfs's path,
+// which the shim chose (never a tenant) and at which our own bind is the top mount.
+static void readonly_rootfs(const char *rootfs) {
+    struct line *l = next("rootfs", -1);
+    if (l == NULL || l->n < 2 || strcmp(l->f[1], "ro") != 0)
+        return;
+    if (mount(NULL, rootfs, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0)
+        fail(errno, "make the rootfs read-only");
+}
+
+// The helper that pivots the instance into its rootfs once .NET has what it needs of the host. It is forked while
+// the process is still root with every capability, before it joins the container's cgroup; it does nothing until
+// .NET writes 'p' on its socket (fd 9 of the instance), then pivot_roots the mount namespace it shares with the
+// instance, which moves every thread of the instance whose root was the old root (pivot_root(2)), detaches the old
+// root, answers "<pid> ok" or "<pid> error <code> <reason>", and exits. Should the instance die first, the helper
+// dies with it (PDEATHSIG, or EOF on the socket).
+#define HELPER_SOCKET 1000
+#define HELPER_ROOT 1001
+
+static void close_from(unsigned first, unsigned last) {
+    if (syscall(SYS_close_range, first, last, 0) == 0)
+        return;
+    for (unsigned fd = first; fd <= last && fd < 65536; fd++)
+        close((int)fd);
+}
+
+static void pivot_helper(int root) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        fail(errno, "socketpair for the pivot helper");
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0)
+        fail(errno, "fork the pivot helper");
+    if (pid > 0) {
+        close(sv[1]);
+        if (dup3(sv[0], PIVOT_FD, O_CLOEXEC) < 0)
+            fail(errno, "dup the pivot helper's socket to fd %d", PIVOT_FD);
+        close(sv[0]);
+        return;
+    }
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != parent)
+        _exit(1);
+    // Only its socket and the rootfs stay open: the container's stdio, control pipe and the rest are the instance's.
+    if (dup3(sv[1], HELPER_SOCKET, O_CLOEXEC) < 0 || dup3(root, HELPER_ROOT, O_CLOEXEC) < 0)
+        _exit(1);
+    close_from(0, HELPER_SOCKET - 1);
+    close_from(HELPER_ROOT + 1, ~0U);
+    sv[1] = HELPER_SOCKET;
+    root = HELPER_ROOT;
+    char go;
+    ssize_t n;
+    do
+        n = read(sv[1], &go, 1);
+    while (n < 0 && errno == EINTR);
+    if (n != 1 || go != 'p')
+        _exit(0);
+    char reply[512];
+    int len;
+    // pivot_root(".", ".") stacks the old root on the new one; detaching the top of "." then leaves only the rootfs.
+    if (fchdir(root) != 0 || syscall(SYS_pivot_root, ".", ".") != 0 || umount2(".", MNT_DETACH) != 0 || chdir("/") != 0) {
+        int err = errno;
+        len = snprintf(reply, sizeof reply, "%d error 13 instance setup: pivot into the rootfs: %s (errno %d)",
+                       (int)getpid(), strerror(err), err);
+    } else {
+        len = snprintf(reply, sizeof reply, "%d ok", (int)getpid());
+    }
+    if (write(sv[1], reply, (size_t)len) < 0) {
+        // The instance sees EOF without an answer and fails the container.
+    }
+    _exit(0);
+}
+
+// The container's cgroup, joined before the cgroup namespace is made (so that it is rooted there) and before .NET
+// reads anything of the container (so the device rules and the memory limit already hold). The files were opened
+// before any namespace was entered.
+static void join_cgroup(const int *fds, struct line **paths, int count) {
+    for (int i = 0; i < count; i++) {
+        if (write(fds[i], "0", 1) != 1)
+            fail(errno, "join the container's cgroup (%s)", paths[i]->f[1]);
+        close(fds[i]);
+    }
+    for (struct line *l = next("new", -1); l; l = next("new", l - lines))
+        if (strcmp(l->f[1], "cgroup") == 0 && unshare(CLONE_NEWCGROUP) != 0)
+            fail(errno, "unshare the cgroup namespace");
 }
 
 static void rlimits(void) {
@@ -242,13 +409,13 @@ static int open_config(void) {
 }
 
 // Hands the .NET side what the new identity may not be able to reach: config.json at fd 5, the rootfs as the cwd.
-// The chdir comes after the mounts, so that the cwd is the rootfs as the binds left it.
-static void keep_bundle(int config, const char *rootfs) {
+static void keep_bundle(int config, int root) {
     if (dup3(config, PLAN_FD, O_CLOEXEC) < 0)
         fail(errno, "dup config.json to fd %d", PLAN_FD);
     close(config);
-    if (chdir(rootfs) != 0)
-        fail(errno, "chdir to the rootfs %s", rootfs);
+    if (fchdir(root) != 0)
+        fail(errno, "chdir to the rootfs");
+    close(root);
 }
 
 static int capset_sets(uint64_t eff, uint64_t perm, uint64_t inh) {
@@ -262,14 +429,16 @@ static int capset_sets(uint64_t eff, uint64_t perm, uint64_t inh) {
 
 static void identity(void) {
     struct line *u = next("user", -1), *c = next("caps", -1);
-    uint64_t bounding = ~0ULL, eff = 0, perm = 0, inh = 0, amb = 0;
+    uint64_t bounding = ~0ULL, eff = 0, perm = 0, inh = 0, amb = 0, raise_eff = 0, raise_perm = 0;
     if (c != NULL) {
-        need(c, 6);
+        need(c, 8);
         bounding = number(c->f[1], 16, "bounding set");
         eff = number(c->f[2], 16, "effective set");
         perm = number(c->f[3], 16, "permitted set");
         inh = number(c->f[4], 16, "inheritable set");
         amb = number(c->f[5], 16, "ambient set");
+        raise_eff = number(c->f[6], 16, "effective set while raising");
+        raise_perm = number(c->f[7], 16, "permitted set while raising");
         // Dropping from the bounding set needs CAP_SETPCAP, so before the uid changes. Stop at the first cap this
         // kernel does not know (EINVAL).
         for (int cap = 0; cap < 64; cap++) {
@@ -310,14 +479,19 @@ static void identity(void) {
             fail(errno, "prctl PR_SET_KEEPCAPS off");
     }
     if (c != NULL) {
-        if (capset_sets(eff, perm, inh) != 0)
-            fail(errno, "capset effective %llx permitted %llx inheritable %llx", (unsigned long long)eff,
-                 (unsigned long long)perm, (unsigned long long)inh);
+        // The spec's own sets first, so the kernel judges the ambient set against them as it does for runc; then the
+        // sets the execve runc makes next would leave (no execve follows here: the guest runs in this process).
+        if (capset_sets(raise_eff, raise_perm, inh) != 0)
+            fail(errno, "capset effective %llx permitted %llx inheritable %llx", (unsigned long long)raise_eff,
+                 (unsigned long long)raise_perm, (unsigned long long)inh);
         if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
             fail(errno, "clear the ambient set");
         for (int cap = 0; cap < 64; cap++)
             if ((amb & (1ULL << cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0)
                 fail(errno, "raise ambient capability %d", cap);
+        if (capset_sets(eff, perm, inh) != 0)
+            fail(errno, "capset effective %llx permitted %llx inheritable %llx", (unsigned long long)eff,
+                 (unsigned long long)perm, (unsigned long long)inh);
     }
     if (next("nnp", -1) != NULL && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         fail(errno, "prctl PR_SET_NO_NEW_PRIVS");
@@ -342,11 +516,33 @@ __attribute__((constructor)) static void instance_setup(int argc, char **argv, c
     }
     parse(size);
     int config = open_config();
+    // Opened in the host's view, before any namespace is entered: the cgroup's files and /dev/null (for masks).
+    int cgroup_fds[MAX_ITEMS], cgroups = 0;
+    struct line *cgroup_lines[MAX_ITEMS];
+    for (struct line *l = next("cgroup", -1); l && cgroups < MAX_ITEMS; l = next("cgroup", l - lines)) {
+        need(l, 2);
+        cgroup_lines[cgroups] = l;
+        cgroup_fds[cgroups] = open(l->f[1], O_WRONLY | O_CLOEXEC);
+        if (cgroup_fds[cgroups] < 0)
+            fail(errno, "open %s", l->f[1]);
+        cgroups++;
+    }
+    int devnull = open("/dev/null", O_PATH | O_CLOEXEC);
+    if (devnull < 0)
+        fail(errno, "open /dev/null");
     join_namespaces();
     new_namespaces();
-    bind_mounts();
+    // Mount points are made as root, with the usual mode, whatever the shim's umask; the spec's comes later.
+    umask(022);
+    int root = rootfs_mount(argv[4]);
+    bind_mounts(root);
+    masked_and_readonly_paths(root, devnull);
+    readonly_rootfs(argv[4]);
+    close(devnull);
+    pivot_helper(root);
+    join_cgroup(cgroup_fds, cgroup_lines, cgroups);
     rlimits();
-    keep_bundle(config, argv[4]);
+    keep_bundle(config, root);
     identity();
 }
 

@@ -13,8 +13,9 @@ public sealed class ConfigContainer : IAsyncDisposable
     private readonly WasmShimFixture _fx;
     private readonly string _dir;
 
-    private ConfigContainer(WasmShimFixture fx, string prefix, string wasm)
+    private ConfigContainer(WasmShimFixture fx, string prefix, string wasm, string runtime = WasmShimFixture.Runtime)
     {
+        Runtime = runtime;
         _fx = fx;
         Id = WasmShimFixture.NewId(prefix);
         _dir = Directory.CreateTempSubdirectory("config-container-").FullName;
@@ -41,6 +42,9 @@ public sealed class ConfigContainer : IAsyncDisposable
         };
     }
 
+    /// <summary>The runtime ctr is told to use.</summary>
+    public string Runtime { get; }
+
     /// <summary>The container id.</summary>
     public string Id { get; }
 
@@ -50,12 +54,38 @@ public sealed class ConfigContainer : IAsyncDisposable
     /// <summary>The spec, written when the container runs.</summary>
     public JsonObject Spec { get; }
 
+    /// <summary>The spec's mounts (made on first use).</summary>
+    public JsonArray Mounts => (Spec["mounts"] ??= new JsonArray()).AsArray();
+
     /// <summary>The spec's process object.</summary>
     public JsonObject Process => Spec["process"]!.AsObject();
 
     /// <summary>Creates the rootfs and spec for a container running the demo module.</summary>
     public static async Task<ConfigContainer> CreateAsync(WasmShimFixture fx, string prefix) =>
         new(fx, prefix, await TestImages.EnsureDemoWasmAsync());
+
+    /// <summary>
+    /// The same container for runc (<c>io.containerd.runc.v2</c>): the host's static busybox as <c>/bin/busybox</c>,
+    /// for comparing what runc makes of a spec with what the wasm shim makes of it. Set its command with
+    /// <see cref="Command"/>.
+    /// </summary>
+    public static ConfigContainer CreateRunc(WasmShimFixture fx, string prefix)
+    {
+        var c = new ConfigContainer(fx, prefix, "/bin/busybox", "io.containerd.runc.v2");
+        Directory.CreateDirectory(Path.Combine(c.Rootfs, "bin"));
+        File.Move(Path.Combine(c.Rootfs, "app.wasm"), Path.Combine(c.Rootfs, "bin", "busybox"));
+        // runc needs a mount namespace and its /proc.
+        c.Namespace("mount");
+        c.Mounts.Add(new JsonObject { ["destination"] = "/proc", ["type"] = "proc", ["source"] = "proc" });
+        return c;
+    }
+
+    /// <summary>Sets the whole command line, argv[0] included.</summary>
+    public ConfigContainer Command(params string[] args)
+    {
+        Process["args"] = new JsonArray([.. args.Select(a => JsonValue.Create(a))]);
+        return this;
+    }
 
     /// <summary>Sets the demo's command line (after argv[0]).</summary>
     public ConfigContainer Args(params string[] args)
@@ -85,13 +115,13 @@ public sealed class ConfigContainer : IAsyncDisposable
 
     /// <summary><c>ctr run --rm --config</c>: runs to completion.</summary>
     public Task<ProcessResult> RunAsync() =>
-        _fx.Containerd.CtrAsync(["run", "--rm", "--runtime", WasmShimFixture.Runtime, "--config", WriteSpec(), Id],
+        _fx.Containerd.CtrAsync(["run", "--rm", "--runtime", Runtime, "--config", WriteSpec(), Id],
             TimeSpan.FromSeconds(90));
 
     /// <summary><c>ctr run -d --config</c>, then the task's pid once it is listed.</summary>
     public async Task<int> StartDetachedAsync()
     {
-        await _fx.Containerd.RunCtrAsync(["run", "-d", "--runtime", WasmShimFixture.Runtime, "--config", WriteSpec(), Id],
+        await _fx.Containerd.RunCtrAsync(["run", "-d", "--runtime", Runtime, "--config", WriteSpec(), Id],
             TimeSpan.FromSeconds(90));
         var watch = Stopwatch.StartNew();
         while (watch.Elapsed < TimeSpan.FromSeconds(30))
@@ -107,6 +137,11 @@ public sealed class ConfigContainer : IAsyncDisposable
         }
         throw new TimeoutException($"ctr task ps {Id} listed no pid");
     }
+
+    /// <summary><c>ctr container create --config</c>: the container only, for a test that drives the task itself.</summary>
+    public Task CreateContainerAsync() =>
+        _fx.Containerd.RunCtrAsync(["container", "create", "--runtime", Runtime, "--config", WriteSpec(), Id],
+            TimeSpan.FromSeconds(90));
 
     /// <summary>Deletes the task (killing it) and the container; safe to call again.</summary>
     public async Task DeleteAsync()

@@ -323,7 +323,9 @@ static void close_from(unsigned first, unsigned last) {
         close((int)fd);
 }
 
-static void pivot_helper(int root) {
+// Returns the instance's end of the helper's socket; the caller moves it to PIVOT_FD once every descriptor of its
+// own is closed (until then PIVOT_FD may be one of them, a cgroup file for instance).
+static int pivot_helper(int root) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         fail(errno, "socketpair for the pivot helper");
@@ -333,10 +335,7 @@ static void pivot_helper(int root) {
         fail(errno, "fork the pivot helper");
     if (pid > 0) {
         close(sv[1]);
-        if (dup3(sv[0], PIVOT_FD, O_CLOEXEC) < 0)
-            fail(errno, "dup the pivot helper's socket to fd %d", PIVOT_FD);
-        close(sv[0]);
-        return;
+        return sv[0];
     }
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != parent)
         _exit(1);
@@ -516,7 +515,7 @@ __attribute__((constructor)) static void instance_setup(int argc, char **argv, c
     }
     parse(size);
     int config = open_config();
-    // Opened in the host's view, before any namespace is entered: the cgroup's files and /dev/null (for masks).
+    // Opened in the host's view, before any namespace is entered: the cgroup's files.
     int cgroup_fds[MAX_ITEMS], cgroups = 0;
     struct line *cgroup_lines[MAX_ITEMS];
     for (struct line *l = next("cgroup", -1); l && cgroups < MAX_ITEMS; l = next("cgroup", l - lines)) {
@@ -527,11 +526,12 @@ __attribute__((constructor)) static void instance_setup(int argc, char **argv, c
             fail(errno, "open %s", l->f[1]);
         cgroups++;
     }
+    join_namespaces();
+    new_namespaces();
+    // The masks' /dev/null is opened in the new mount namespace: open_tree clones only mounts of the caller's own.
     int devnull = open("/dev/null", O_PATH | O_CLOEXEC);
     if (devnull < 0)
         fail(errno, "open /dev/null");
-    join_namespaces();
-    new_namespaces();
     // Mount points are made as root, with the usual mode, whatever the shim's umask; the spec's comes later.
     umask(022);
     int root = rootfs_mount(argv[4]);
@@ -539,10 +539,15 @@ __attribute__((constructor)) static void instance_setup(int argc, char **argv, c
     masked_and_readonly_paths(root, devnull);
     readonly_rootfs(argv[4]);
     close(devnull);
-    pivot_helper(root);
+    int helper = pivot_helper(root);
     join_cgroup(cgroup_fds, cgroup_lines, cgroups);
     rlimits();
     keep_bundle(config, root);
+    if (helper != PIVOT_FD) {
+        if (dup3(helper, PIVOT_FD, O_CLOEXEC) < 0)
+            fail(errno, "dup the pivot helper's socket to fd %d", PIVOT_FD);
+        close(helper);
+    }
     identity();
 }
 

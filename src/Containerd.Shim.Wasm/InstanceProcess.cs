@@ -23,6 +23,9 @@ public static class InstanceProcess
     /// <summary>The child's fd of the start pipe (shim → child).</summary>
     public const int StartFd = 4;
 
+    /// <summary>The child's fd of the compiled seccomp profile (a memory file), when the spec has one.</summary>
+    public const int SeccompFd = 6;
+
     /// <summary>Builds the argv of an instance process. With <paramref name="containerdAddress"/>, the child may ask
     /// containerd (in <paramref name="namespace"/>) for the module in the container's image's wasm layers.</summary>
     public static IReadOnlyList<string> Arguments(string executable, string id, string bundle, string rootfs,
@@ -94,6 +97,10 @@ public static class InstanceProcess
         }
 
         ShimTrace.Mark("instance: start byte");
+        if (!InstanceSeccomp.InstallIfGiven())
+        {
+            return ExitCodes.InternalError;
+        }
         try
         {
             return engine.RunWasi(ctx, Stdio.Inherited);

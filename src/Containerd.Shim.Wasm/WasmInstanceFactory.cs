@@ -30,6 +30,7 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
     {
         // Built before anything is spawned: a spec the instance cannot honour fails Create here, with the reason.
         using var plan = InstanceSetupFd.Create(InstanceSetupPlan.Build(config.Spec, config.Rootfs));
+        using var seccomp = InstanceSeccomp.Create(config.Spec);
         // Made before the spawn so a bad cgroupsPath or limit fails Create without a process to clean up.
         var cgroup = InstanceCgroup.Create(config);
         ShimTrace.Mark("server: Create: plan and cgroup made");
@@ -44,6 +45,7 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
                 [InstanceProcess.StartFd] = start.Read,
                 [InstanceSetupPlan.Fd] = plan,
             };
+            AddIfPresent(files, InstanceProcess.SeccompFd, seccomp);
             AddIfPresent(files, 0, config.Stdin);
             AddIfPresent(files, 1, config.Stdout);
             AddIfPresent(files, 2, config.Stderr);

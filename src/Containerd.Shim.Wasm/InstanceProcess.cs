@@ -1,4 +1,5 @@
 using Containerd.Shimkit;
+using Containerd.Shimkit.Seccomp;
 using Containerd.Shimkit.Oci;
 using Grpc.Core;
 using Microsoft.Win32.SafeHandles;
@@ -22,6 +23,9 @@ public static class InstanceProcess
 
     /// <summary>The child's fd of the start pipe (shim → child).</summary>
     public const int StartFd = 4;
+
+    /// <summary>The child's fd of the compiled seccomp profile (a memory file), when the spec has one.</summary>
+    public const int SeccompFd = 6;
 
     /// <summary>Builds the argv of an instance process. With <paramref name="containerdAddress"/>, the child may ask
     /// containerd (in <paramref name="namespace"/>) for the module in the container's image's wasm layers.</summary>
@@ -55,8 +59,10 @@ public static class InstanceProcess
         var engine = new TEngine();
         (engine as IEngineWarmup)?.BeginWarmup();
         RuntimeContext ctx;
+        SeccompFilter? seccomp;
         try
         {
+            seccomp = InstanceSeccomp.Take();
             // With a setup plan, the native constructor already ran (namespaces, mounts, cgroup, identity), left
             // config.json open for us (the container's user may not reach the bundle) and the rootfs as our cwd.
             var spec = InstanceSetupFd.ReadSpec();
@@ -111,6 +117,10 @@ public static class InstanceProcess
         }
 
         ShimTrace.Mark("instance: start byte");
+        if (!InstanceSeccomp.Install(seccomp))
+        {
+            return ExitCodes.InternalError;
+        }
         try
         {
             return engine.RunWasi(ctx, Stdio.Inherited);

@@ -29,6 +29,8 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
     /// <inheritdoc/>
     public async Task<IInstance> CreateAsync(InstanceConfig config, CancellationToken ct)
     {
+        // A bad seccomp profile fails Create before anything is made or spawned.
+        using var seccomp = InstanceSeccomp.Create(config.Spec);
         // Made before the spawn so a bad cgroupsPath or limit fails Create without a process to clean up; the
         // instance process joins it itself, before it reads anything of the container.
         var cgroup = InstanceCgroup.Create(config);
@@ -56,6 +58,7 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
                 [InstanceProcess.StartFd] = start.Read,
                 [InstanceSetupPlan.Fd] = plan,
             };
+            AddIfPresent(files, InstanceProcess.SeccompFd, seccomp);
             AddIfPresent(files, 0, config.Stdin);
             AddIfPresent(files, 1, config.Stdout);
             AddIfPresent(files, 2, config.Stderr);

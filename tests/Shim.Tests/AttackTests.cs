@@ -60,6 +60,33 @@ public sealed class AttackTests(WasmShimFixture fx, ITestOutputHelper output) : 
         Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(_host, StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task A_read_only_rbind_is_read_only_in_its_submounts_too()
+    {
+        var sub = Path.Combine(_host, "sub");
+        Directory.CreateDirectory(sub);
+        Assert.Equal(0, (await ProcessRunner.RunAsync("mount", ["-t", "tmpfs", "-o", "size=1m", "attack-sub", sub], null, TimeSpan.FromSeconds(10))).ExitCode);
+        try
+        {
+            await using var c = (await ConfigContainer.CreateAsync(fx, "rosub")).Args("write", "/data/sub/new", "x");
+            c.Mounts.Add(Bind(_host, "/data", "ro"));
+            var result = await c.RunAsync();
+            output.WriteLine(result.ToString());
+            Assert.Equal(1, result.ExitCode);
+            Assert.Contains("write: cannot open /data/sub/new", result.Stderr);
+            Assert.False(File.Exists(Path.Combine(sub, "new")));
+            // The same folder bound read-write takes the write: the refusal above was the mount's.
+            await using var rw = (await ConfigContainer.CreateAsync(fx, "rwsub")).Args("write", "/data/sub/new", "x");
+            rw.Mounts.Add(Bind(_host, "/data", "rw"));
+            Assert.True((await rw.RunAsync()).Succeeded);
+            Assert.True(File.Exists(Path.Combine(sub, "new")));
+        }
+        finally
+        {
+            await ProcessRunner.RunAsync("umount", [sub], null, TimeSpan.FromSeconds(10));
+        }
+    }
+
     [Theory]
     [InlineData("/app.wat", "absolute")]   // the entrypoint itself is a symlink to the host file
     [InlineData("tool.wat", "path")]       // found through PATH=/bin, and /bin is a symlink to the host folder
@@ -108,17 +135,20 @@ public sealed class AttackTests(WasmShimFixture fx, ITestOutputHelper output) : 
         var stdout = Path.Combine(_host, "stdout");
         File.WriteAllText(stdout, "");
         await client.Tasks.CreateAsync(new CreateTaskRequest { ContainerId = c.Id, Stdout = stdout }, cancellationToken: cts.Token);
-        // A sidecar sharing the rootfs swaps the preopened folder for a link to a host folder.
+        // A sidecar sharing the rootfs swaps the preopened folder for a link to a host folder. The same path exists
+        // inside the rootfs too: what the guest lists says which of the two the link was resolved in.
         Directory.Delete(data, recursive: true);
         File.CreateSymbolicLink(data, _host);
+        var lookalike = Path.Combine(c.Rootfs, _host.TrimStart('/'));
+        Directory.CreateDirectory(lookalike);
+        File.WriteAllText(Path.Combine(lookalike, "inside-marker"), "");
         var waiting = client.Tasks.WaitAsync(new WaitRequest { ContainerId = c.Id }, cancellationToken: cts.Token);
         await client.Tasks.StartAsync(new StartRequest { ContainerId = c.Id }, cancellationToken: cts.Token);
         await waiting;
 
         var listed = File.ReadAllText(stdout);
         output.WriteLine(listed);
-        Assert.Contains("mine", listed);
-        Assert.DoesNotContain("host-marker", listed);
+        Assert.Equal("inside-marker\n", listed);
     }
 
     [Fact]

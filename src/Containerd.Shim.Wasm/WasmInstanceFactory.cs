@@ -32,6 +32,7 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
         using var plan = InstanceSetupFd.Create(InstanceSetupPlan.Build(config.Spec, config.Rootfs));
         // Made before the spawn so a bad cgroupsPath or limit fails Create without a process to clean up.
         var cgroup = InstanceCgroup.Create(config);
+        using var charge = MemoryChargeFds.Open(cgroup);
         ShimTrace.Mark("server: Create: plan and cgroup made");
         using var control = Pipe.Create();
         var start = Pipe.Create();
@@ -44,6 +45,7 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
                 [InstanceProcess.StartFd] = start.Read,
                 [InstanceSetupPlan.Fd] = plan,
             };
+            charge?.AddTo(files);
             AddIfPresent(files, 0, config.Stdin);
             AddIfPresent(files, 1, config.Stdout);
             AddIfPresent(files, 2, config.Stderr);

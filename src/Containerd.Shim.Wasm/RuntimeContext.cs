@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Containerd.Shimkit;
+using Containerd.Shimkit.Cgroups;
 using Containerd.Shimkit.Oci;
 
 namespace Containerd.Shim.Wasm;
@@ -55,7 +56,11 @@ public sealed class RuntimeContext
         var charge = MemoryChargeFds.Read();
         var held = charge is { } c ? (long)c.Unreclaimable : ResidentBytes();
         var budget = Math.Max(limit - held - RunMargin, 0);
-        ShimTrace.Mark($"instance: guest memory budget {budget} of {limit}: {(charge is { } m ? m.ToString() : $"{held} resident")}");
+        if (ShimTrace.Enabled)
+        {
+            ShimTrace.Mark($"instance: guest memory budget {budget} of {limit}: {(charge is { } m ? m.ToString() : $"{held} resident")}");
+            ShimTrace.Mark($"instance: memory.stat at the budget: {MemoryCharge.ReadCgroupFile(MemoryChargeFds.StatFd)?.ReplaceLineEndings(", ").Trim(' ', ',')}");
+        }
         return budget;
     }
 

@@ -6,15 +6,18 @@ namespace Shim.Tests;
 
 /// <summary>
 /// A container run from a hand-written OCI spec (<c>ctr run --config</c>; containerd 1.6's ctr has no --user):
-/// a rootfs folder with the demo module, and a spec the test edits before running it.
+/// a rootfs folder with the demo module (or, for runc, a static busybox), and a spec the test edits before running it.
 /// </summary>
 public sealed class ConfigContainer : IAsyncDisposable
 {
     private readonly WasmShimFixture _fx;
     private readonly string _dir;
 
-    private ConfigContainer(WasmShimFixture fx, string prefix, string wasm)
+    private readonly string _runtime;
+
+    private ConfigContainer(WasmShimFixture fx, string prefix, string? wasm)
     {
+        _runtime = wasm is null ? LinuxRuntime : WasmShimFixture.Runtime;
         _fx = fx;
         Id = WasmShimFixture.NewId(prefix);
         _dir = Directory.CreateTempSubdirectory("config-container-").FullName;
@@ -25,21 +28,37 @@ public sealed class ConfigContainer : IAsyncDisposable
         }
         Rootfs = Path.Combine(_dir, "rootfs");
         Directory.CreateDirectory(Rootfs);
-        File.Copy(wasm, Path.Combine(Rootfs, "app.wasm"));
+        if (wasm is not null)
+        {
+            File.Copy(wasm, Path.Combine(Rootfs, "app.wasm"));
+        }
+        else
+        {
+            Directory.CreateDirectory(Path.Combine(Rootfs, "bin"));
+            File.Copy(TestImages.BusyboxBinaryPath, Path.Combine(Rootfs, "bin", "busybox"));
+        }
         Spec = new JsonObject
         {
             ["ociVersion"] = "1.0.2",
             ["process"] = new JsonObject
             {
                 ["user"] = new JsonObject { ["uid"] = 0, ["gid"] = 0 },
-                ["args"] = new JsonArray("/app.wasm"),
+                ["args"] = new JsonArray(wasm is null ? "/bin/busybox" : "/app.wasm"),
                 ["env"] = new JsonArray("PATH=/"),
                 ["cwd"] = "/",
             },
             ["root"] = new JsonObject { ["path"] = Rootfs },
             ["linux"] = new JsonObject { ["namespaces"] = new JsonArray() },
         };
+        if (wasm is null)
+        {
+            // runc closes its exec fds by reading the container's /proc/self/fd.
+            Spec["mounts"] = new JsonArray(new JsonObject { ["destination"] = "/proc", ["type"] = "proc", ["source"] = "proc" });
+        }
     }
+
+    /// <summary>containerd's runc shim, which <see cref="CreateBusybox"/> containers run on.</summary>
+    public const string LinuxRuntime = "io.containerd.runc.v2";
 
     /// <summary>The container id.</summary>
     public string Id { get; }
@@ -57,10 +76,15 @@ public sealed class ConfigContainer : IAsyncDisposable
     public static async Task<ConfigContainer> CreateAsync(WasmShimFixture fx, string prefix) =>
         new(fx, prefix, await TestImages.EnsureDemoWasmAsync());
 
-    /// <summary>Sets the demo's command line (after argv[0]).</summary>
+    /// <summary>Creates the rootfs (<c>/bin/busybox</c>, from Debian's busybox-static) and spec for a Linux container
+    /// that runs on <see cref="LinuxRuntime"/>, in new mount, pid, ipc and uts namespaces and with /proc, as runc expects.</summary>
+    public static ConfigContainer CreateBusybox(WasmShimFixture fx, string prefix) =>
+        new ConfigContainer(fx, prefix, null).Namespace("mount").Namespace("pid").Namespace("ipc").Namespace("uts");
+
+    /// <summary>Sets the command line after argv[0] (<c>/app.wasm</c>, or <c>/bin/busybox</c> and an applet).</summary>
     public ConfigContainer Args(params string[] args)
     {
-        Process["args"] = new JsonArray([JsonValue.Create("/app.wasm"), .. args.Select(a => JsonValue.Create(a))]);
+        Process["args"] = new JsonArray([Process["args"]![0]!.DeepClone(), .. args.Select(a => JsonValue.Create(a))]);
         return this;
     }
 
@@ -85,13 +109,13 @@ public sealed class ConfigContainer : IAsyncDisposable
 
     /// <summary><c>ctr run --rm --config</c>: runs to completion.</summary>
     public Task<ProcessResult> RunAsync() =>
-        _fx.Containerd.CtrAsync(["run", "--rm", "--runtime", WasmShimFixture.Runtime, "--config", WriteSpec(), Id],
+        _fx.Containerd.CtrAsync(["run", "--rm", "--runtime", _runtime, "--config", WriteSpec(), Id],
             TimeSpan.FromSeconds(90));
 
     /// <summary><c>ctr run -d --config</c>, then the task's pid once it is listed.</summary>
     public async Task<int> StartDetachedAsync()
     {
-        await _fx.Containerd.RunCtrAsync(["run", "-d", "--runtime", WasmShimFixture.Runtime, "--config", WriteSpec(), Id],
+        await _fx.Containerd.RunCtrAsync(["run", "-d", "--runtime", _runtime, "--config", WriteSpec(), Id],
             TimeSpan.FromSeconds(90));
         var watch = Stopwatch.StartNew();
         while (watch.Elapsed < TimeSpan.FromSeconds(30))

@@ -63,28 +63,23 @@ public readonly partial record struct MemoryCharge(ulong Usage, ulong Anon, ulon
         return Parse(stat, usage);
     }
 
-    /// <summary>The figures in MiB with one decimal, for traces and messages.</summary>
-    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"{Mib(Unreclaimable)} MiB unreclaimable of {Mib(Usage)} MiB charged (anon {Mib(Anon)}, file {Mib(File)}, other {Mib(Other)})");
-
-    private static string Mib(ulong bytes) => (bytes / 1048576.0).ToString("0.0", CultureInfo.InvariantCulture);
-
-    private static unsafe string? ReadCgroupFile(int fd)
+    /// <summary>The text of the cgroup file open at <paramref name="fd"/> (e.g. all of <c>memory.stat</c>, for a
+    /// trace), or null when it is not open or not a cgroup file.</summary>
+    public static string? ReadCgroupFile(int fd)
     {
-        var fs = stackalloc long[16];
-        if (FStatFs(fd, fs) != 0 || (fs[0] != CgroupMagic && fs[0] != Cgroup2Magic))
+        unsafe
         {
-            return null;
+            var fs = stackalloc long[16];
+            if (FStatFs(fd, fs) != 0 || (fs[0] != CgroupMagic && fs[0] != Cgroup2Magic))
+            {
+                return null;
+            }
         }
         var buffer = new byte[16 * 1024];
         var length = 0;
         while (true)
         {
-            nint n;
-            fixed (byte* p = buffer)
-            {
-                n = PRead(fd, p + length, (nuint)(buffer.Length - length), length);
-            }
+            var n = ReadAt(fd, buffer, length);
             if (n < 0)
             {
                 return null;
@@ -98,6 +93,20 @@ public readonly partial record struct MemoryCharge(ulong Usage, ulong Anon, ulon
             {
                 Array.Resize(ref buffer, buffer.Length * 2);
             }
+        }
+    }
+
+    /// <summary>The figures in MiB with one decimal, for traces and messages.</summary>
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"{Mib(Unreclaimable)} MiB unreclaimable of {Mib(Usage)} MiB charged (anon {Mib(Anon)}, file {Mib(File)}, other {Mib(Other)})");
+
+    private static string Mib(ulong bytes) => (bytes / 1048576.0).ToString("0.0", CultureInfo.InvariantCulture);
+
+    private static unsafe nint ReadAt(int fd, byte[] buffer, int offset)
+    {
+        fixed (byte* p = buffer)
+        {
+            return PRead(fd, p + offset, (nuint)(buffer.Length - offset), offset);
         }
     }
 

@@ -21,6 +21,8 @@ SHARED_BINS := containerd-wasmtimed containerd-shim-wasmtimed-v1
 # What `make install` puts into $(PREFIX)/bin: the shims and the native library they load.
 SHIM_FILES := $(SHIMS) $(SHARED_BINS) libwasmtime.so
 DEMO_WASM := $(OUT)/wasm/wasi-demo-app.wasm
+# The C program the memory-limit tests run: how many MiB malloc gets under a limit.
+MALLOC_PROBE_WASM := $(OUT)/wasm/wasi-malloc-probe.wasm
 TEST_IMAGE := $(OUT)/images/wasi-demo-app.tar
 DOTNET_FLAGS := -c $(CONFIGURATION) --nologo -v:q -clp:NoSummary
 
@@ -45,9 +47,13 @@ demo: deps
 
 build: wasm dotnet-build shims
 
-wasm: $(DEMO_WASM)
+wasm: $(DEMO_WASM) $(MALLOC_PROBE_WASM)
 
 $(DEMO_WASM): tools/wasi-demo-app/main.c
+	@mkdir -p $(dir $@)
+	clang --target=wasm32-wasi -O2 -Wall -Werror -o $@ $<
+
+$(MALLOC_PROBE_WASM): tools/wasi-malloc-probe/main.c
 	@mkdir -p $(dir $@)
 	clang --target=wasm32-wasi -O2 -Wall -Werror -o $@ $<
 

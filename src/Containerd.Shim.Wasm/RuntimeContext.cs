@@ -1,4 +1,6 @@
 using System.Runtime.InteropServices;
+using Containerd.Shimkit;
+using Containerd.Shimkit.Cgroups;
 using Containerd.Shimkit.Oci;
 using Microsoft.Win32.SafeHandles;
 
@@ -41,9 +43,12 @@ public sealed class RuntimeContext : IDisposable
     public long? MemoryLimit { get; init; }
 
     /// <summary>
-    /// How many bytes of linear memory a guest may reach under <see cref="MemoryLimit"/>: the limit less what this
-    /// process already holds (the runtime, the engine, the compiled module) and a margin for what running takes.
-    /// Null when there is no limit. Call it in the instance process, right before instantiating.
+    /// How many bytes of linear memory a guest may reach under <see cref="MemoryLimit"/>: the limit less what the
+    /// container's cgroup is already charged and cannot reclaim (the runtime's and the engine's heaps, the compiled
+    /// module, kernel memory) and a margin for what running takes. Page cache, such as the executable's and
+    /// libwasmtime's code pages, is left out: the kernel drops it at the limit rather than OOM-killing. Null when there
+    /// is no limit. Call it in the instance process, right before instantiating; it reads the charge through the
+    /// descriptors the shim passed (fds 7 and 8), or, without them, counts this process's resident size instead.
     /// </summary>
     public long? GuestMemoryBudget()
     {
@@ -51,11 +56,21 @@ public sealed class RuntimeContext : IDisposable
         {
             return null;
         }
-        return Math.Max(limit - ResidentBytes() - RunMargin, 0);
+        var charge = MemoryChargeFds.Read();
+        var held = charge is { } c ? (long)c.Unreclaimable : ResidentBytes();
+        var budget = Math.Max(limit - held - RunMargin, 0);
+        if (ShimTrace.Enabled)
+        {
+            ShimTrace.Mark($"instance: guest memory budget {budget} of {limit}: {(charge is { } m ? m.ToString() : $"{held} resident")}");
+            ShimTrace.Mark($"instance: memory.stat at the budget: {MemoryCharge.ReadCgroupFile(MemoryChargeFds.StatFd)?.ReplaceLineEndings(", ").Trim(' ', ',')}");
+        }
+        return budget;
     }
 
-    // What running the program takes beyond the linear memory: WASI buffers, stacks, the engine's own allocations.
-    private const long RunMargin = 8L << 20;
+    // What running the program takes beyond the linear memory and what is charged before it starts: the instance's
+    // own structures, WASI buffers, the guest's page tables, allocations of the runtime while it runs, and the code
+    // pages the kernel would otherwise have to keep dropping and reading again.
+    private const long RunMargin = 4L << 20;
 
     private static long ResidentBytes()
     {
@@ -65,7 +80,7 @@ public sealed class RuntimeContext : IDisposable
             var fields = File.ReadAllText("/proc/self/statm").Split(' ');
             return long.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture) * Environment.SystemPageSize;
         }
-        catch (Exception e) when (e is IOException or FormatException or IndexOutOfRangeException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
         {
             return 0;
         }

@@ -46,6 +46,7 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
             throw;
         }
         using var planFile = plan;
+        using var charge = MemoryChargeFds.Open(cgroup);
         ShimTrace.Mark("server: Create: plan and cgroup made");
         using var control = Pipe.Create();
         var start = Pipe.Create();
@@ -59,6 +60,7 @@ public sealed class WasmInstanceFactory<TEngine> : IInstanceFactory
                 [InstanceSetupPlan.Fd] = plan,
             };
             AddIfPresent(files, InstanceProcess.SeccompFd, seccomp);
+            charge?.AddTo(files);
             AddIfPresent(files, 0, config.Stdin);
             AddIfPresent(files, 1, config.Stdout);
             AddIfPresent(files, 2, config.Stderr);

@@ -77,6 +77,16 @@ public static class TestImages
         "clang",
         source => ["--target=wasm32-wasi", "-O2", "-Wall", "-Werror", "-o", DemoWasmPath, source]);
 
+    /// <summary>out/wasm/wasi-malloc-probe.wasm: the C program that mallocs 1 MiB blocks until malloc fails.</summary>
+    public static string MallocProbeWasmPath => Path.Combine(RepositoryLayout.OutDir, "wasm", "wasi-malloc-probe.wasm");
+
+    /// <summary>Builds out/wasm/wasi-malloc-probe.wasm with clang, as the Makefile does, unless it is newer than its source.</summary>
+    public static Task<string> EnsureMallocProbeWasmAsync() => EnsureBuiltAsync(
+        MallocProbeWasmPath,
+        Path.Combine(RepositoryLayout.RepoRoot, "tools", "wasi-malloc-probe", "main.c"),
+        "clang",
+        source => ["--target=wasm32-wasi", "-O2", "-Wall", "-Werror", "-o", MallocProbeWasmPath, source]);
+
     /// <summary>Builds out/pause/pause statically with gcc unless it is newer than its source.</summary>
     public static Task<string> EnsurePauseBinaryAsync() => EnsureBuiltAsync(
         PauseBinaryPath,

@@ -3,6 +3,7 @@ using Containerd.Shimkit.Oci;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
+using Microsoft.Win32.SafeHandles;
 
 namespace Containerd.Shimkit.Cgroups;
 
@@ -90,6 +91,48 @@ public abstract class Cgroup
 
     /// <summary>The metrics packed as containerd's Task.Stats returns them.</summary>
     public Any Stats() => new() { TypeUrl = MetricsTypeUrl, Value = ReadMetrics().ToByteString() };
+
+    /// <summary>
+    /// Opens the cgroup's <c>memory.stat</c> and its usage file read-only, for <see cref="MemoryCharge.Read"/> in a
+    /// process that will not be able to open them itself (the descriptors are close-on-exec: a spawn maps them where
+    /// the child expects them). Null when the cgroup has no memory controller.
+    /// </summary>
+    /// <exception cref="ShimException">Internal naming the file, when it exists and cannot be opened.</exception>
+    public (SafeFileHandle Stat, SafeFileHandle Usage)? OpenMemoryFiles()
+    {
+        if (MemoryDirectory is not { } dir || !File.Exists(System.IO.Path.Combine(dir, "memory.stat")))
+        {
+            return null;
+        }
+        var stat = OpenRead(System.IO.Path.Combine(dir, "memory.stat"));
+        try
+        {
+            return (stat, OpenRead(System.IO.Path.Combine(dir, MemoryUsageFile)));
+        }
+        catch
+        {
+            stat.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The directory with the cgroup's memory files, or null when it has no memory controller.</summary>
+    private protected abstract string? MemoryDirectory { get; }
+
+    /// <summary>The file that holds the whole charge: <c>memory.usage_in_bytes</c> (v1) or <c>memory.current</c> (v2).</summary>
+    private protected abstract string MemoryUsageFile { get; }
+
+    private static SafeFileHandle OpenRead(string path)
+    {
+        try
+        {
+            return File.OpenHandle(path, FileMode.Open, FileAccess.Read);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ShimException(StatusCode.Internal, $"opening {path}: {e.Message}", e);
+        }
+    }
 
     /// <summary>How many times the kernel's OOM killer killed a process of this cgroup.</summary>
     public abstract ulong OomKillCount();

@@ -1,6 +1,7 @@
 using Containerd.Cgroups.V1;
 using Containerd.Shimkit.Oci;
 using Google.Protobuf;
+using Grpc.Core;
 
 namespace Containerd.Shimkit.Cgroups;
 
@@ -34,12 +35,22 @@ internal sealed class CgroupV1 : Cgroup
     /// <inheritdoc/>
     public override string MetricsTypeUrl => Metrics.Descriptor.FullName;
 
+    /// <inheritdoc/>
+    private protected override string? MemoryDirectory => DirectoryOf("memory");
+
+    /// <inheritdoc/>
+    private protected override string MemoryUsageFile => "memory.usage_in_bytes";
+
     /// <summary>The directory of <paramref name="controller"/>, or null when the host does not mount it.</summary>
     public string? DirectoryOf(string controller) => _dirs.GetValueOrDefault(controller);
 
     /// <inheritdoc/>
     public override void Apply(LinuxResources resources)
     {
+        if (resources.Devices is { } devices)
+        {
+            ApplyDevices(devices);
+        }
         if (resources.Cpu is { } cpu && DirectoryOf("cpuset") is { } cpuset)
         {
             if (!string.IsNullOrEmpty(cpu.Cpus))
@@ -74,6 +85,44 @@ internal sealed class CgroupV1 : Cgroup
         if (resources.Pids is { } pids && DirectoryOf("pids") is { } pidsDir)
         {
             Write(pidsDir, "pids.max", pids.Limit > 0 ? Number(pids.Limit) : "max");
+        }
+    }
+
+    // devices.allow and devices.deny take one rule per write; devices.list reads back the whitelist. The writes are
+    // the difference between what the cgroup has and what the spec asks for, so an update does not take a device
+    // away from a running container even for a moment.
+    private void ApplyDevices(IReadOnlyList<LinuxDeviceCgroup> rules)
+    {
+        var target = DeviceRuleSet.FromSpec(rules);
+        if (DirectoryOf("devices") is not { } dir)
+        {
+            throw new ShimException(StatusCode.FailedPrecondition,
+                "linux.resources.devices cannot be enforced: this host mounts no cgroup v1 devices controller");
+        }
+        foreach (var write in target.TransitionFrom(ReadDevices(dir)))
+        {
+            Write(dir, write.File, write.ToString());
+        }
+        // The kernel ignores a rule it cannot apply (a hole in a wildcard it has, a device its parent denies) without
+        // an error: what it lists now is the truth. A blacklist lists nothing but "a *:* rwm".
+        var now = ReadDevices(dir);
+        if (target.DefaultAllow ? !now.DefaultAllow : !now.SameAs(target))
+        {
+            throw new ShimException(StatusCode.FailedPrecondition,
+                $"{System.IO.Path.Combine(dir, "devices.list")} allows {now} after the writes; linux.resources.devices asks for {target}");
+        }
+    }
+
+    private static DeviceRuleSet ReadDevices(string dir)
+    {
+        var path = System.IO.Path.Combine(dir, "devices.list");
+        try
+        {
+            return DeviceRuleSet.FromList(ReadText(path));
+        }
+        catch (FormatException e)
+        {
+            throw new ShimException(StatusCode.Internal, $"reading {path}: {e.Message}", e);
         }
     }
 

@@ -32,6 +32,12 @@ internal sealed class CgroupV2 : Cgroup
     /// <inheritdoc/>
     public override string MetricsTypeUrl => Metrics.Descriptor.FullName;
 
+    /// <inheritdoc/>
+    private protected override string? MemoryDirectory => _dir;
+
+    /// <inheritdoc/>
+    private protected override string MemoryUsageFile => "memory.current";
+
     /// <summary>
     /// cgroup v1 <c>cpu.shares</c> (2-262144, default 1024) mapped onto v2 <c>cpu.weight</c> (1-10000, default 100)
     /// linearly, the mapping runc and crun use so a Kubernetes CPU request means the same on both. 0 means unset.
@@ -42,6 +48,11 @@ internal sealed class CgroupV2 : Cgroup
     /// <inheritdoc/>
     public override void Apply(LinuxResources resources)
     {
+        if (resources.Devices is { } devices)
+        {
+            // v2 has no device files and needs no controller for this: a BPF program on the directory decides.
+            BpfDeviceFilter.Replace(_dir, DeviceFilterProgram.Build(DeviceRuleSet.FromSpec(devices)));
+        }
         if (resources.Cpu is { } cpu)
         {
             if (!string.IsNullOrEmpty(cpu.Cpus))

@@ -144,6 +144,9 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "posix_spawn_file_actions_adddup2")]
     public static partial int FileActionsAddDup2(void* fa, int fd, int newFd);
 
+    [LibraryImport(Lib, EntryPoint = "posix_spawn_file_actions_addclose")]
+    public static partial int FileActionsAddClose(void* fa, int fd);
+
     [LibraryImport(Lib, EntryPoint = "posix_spawn_file_actions_addopen", StringMarshalling = StringMarshalling.Utf8)]
     public static partial int FileActionsAddOpen(void* fa, int fd, string path, int flags, int mode);
 

@@ -280,6 +280,15 @@ public static unsafe class Reaper
                     Check(Libc.FileActionsAddOpen(fileActions, fd, "/dev/null", Libc.O_RDWR, 0), "posix_spawn_file_actions_addopen", spec);
                 }
             }
+            for (var fd = 3; fd < firstFree; fd++)
+            {
+                // A gap between the mapped descriptors must not pass on whatever this process has there (glibc
+                // ignores the close of a descriptor that is not open).
+                if (!files.ContainsKey(fd))
+                {
+                    Check(Libc.FileActionsAddClose(fileActions, fd), "posix_spawn_file_actions_addclose", spec);
+                }
+            }
             try
             {
                 // Descriptors opened without O_CLOEXEC (inherited ones, the shim's own listener) must not leak.

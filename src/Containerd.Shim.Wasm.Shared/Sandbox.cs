@@ -51,7 +51,12 @@ internal sealed class Sandbox
             CleanShutdownBundle = string.IsNullOrEmpty(bundle) ? null : bundle,
             OnShutdown = () => shutdown.TrySetResult(),
         });
-        var server = new TtrpcServer(new TtrpcServerOptions { ExceptionMapper = e => ShimErrors.ToStatus(e) });
+        var server = new TtrpcServer(new TtrpcServerOptions
+        {
+            // containerd runs as root: a peer of any other uid is dropped, even if the socket's mode let it in.
+            RequireSameUser = true,
+            ExceptionMapper = e => ShimErrors.ToStatus(e),
+        });
         TaskApi.BindService(server.Binder, tasks);
         try
         {

@@ -99,7 +99,12 @@ public static class SharedDaemon
             using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
 
             await using var manager = new SandboxManager(info, factory, sandboxDir);
-            var server = new TtrpcServer(new TtrpcServerOptions { ExceptionMapper = e => ShimErrors.ToStatus(e) });
+            var server = new TtrpcServer(new TtrpcServerOptions
+            {
+                // Client shims run as root: a peer of any other uid is dropped, even if the socket's mode let it in.
+                RequireSameUser = true,
+                ExceptionMapper = e => ShimErrors.ToStatus(e),
+            });
             Manager.BindService(server.Binder, manager);
             server.Listen(socket);
             await server.StartAsync().ConfigureAwait(false);
@@ -155,7 +160,7 @@ public static class SharedDaemon
         try
         {
             using var stream = new FileStream(path, new FileStreamOptions { Mode = FileMode.Open, Access = FileAccess.Read, Share = FileShare.ReadWrite });
-            var text = new StreamReader(stream).ReadToEnd();
+            var text = System.Text.Encoding.ASCII.GetString(BoundedRead.ToEnd(stream, 64, path));
             return int.TryParse(text.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : null;
         }
         catch (IOException)

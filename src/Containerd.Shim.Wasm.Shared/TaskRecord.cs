@@ -14,6 +14,9 @@ public sealed class TaskRecord
     /// <summary>The file in the bundle.</summary>
     public const string FileName = "shared-task.json";
 
+    // A record is a few hundred bytes; the bundle's files are read with a bound.
+    private const int MaxBytes = 64 << 10;
+
     /// <summary>The task pid: the daemon's own pid.</summary>
     [JsonPropertyName("pid")]
     public int Pid { get; set; }
@@ -57,7 +60,7 @@ public sealed class TaskRecord
         var path = Path.Combine(bundle, FileName);
         try
         {
-            return File.Exists(path) ? JsonSerializer.Deserialize(File.ReadAllText(path), TaskRecordJson.Default.TaskRecord) : null;
+            return File.Exists(path) ? JsonSerializer.Deserialize(BoundedRead.Text(path, MaxBytes), TaskRecordJson.Default.TaskRecord) : null;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
         {

@@ -38,7 +38,8 @@ public static class ComponentWorld
         {
             return (ComponentKind.HttpProxy, handler);
         }
-        var list = exports.Count == 0 ? "none" : string.Join(", ", exports);
+        // Export names are the component's own text: escaped and cut.
+        var list = Containerd.Shimkit.UntrustedText.List(exports);
         throw new EntrypointException(EntrypointError.NoSuchFunction, name,
             $"component is neither a wasi:cli/command (no {RunInterface} export) nor a wasi:http/proxy " +
             $"(no {IncomingHandlerInterface} export); it exports: {list}");

@@ -15,6 +15,12 @@ internal static class ControlChannel
     private const string Ready = "ready";
     private const string Error = "error";
 
+    /// <summary>The most the shim reads of a report; a longer one is an error.</summary>
+    internal const int MaxReportBytes = 64 << 10;
+
+    // An error message longer than this is cut (an entrypoint path, a layer list and a cause fit easily).
+    private const int MaxMessageLength = 4096;
+
     /// <summary>Child side: reports that the program is prepared and waits for Start.</summary>
     public static void ReportReady(SafeFileHandle control) => Send(control, Ready);
 
@@ -28,9 +34,19 @@ internal static class ControlChannel
     /// </summary>
     public static ShimException? ReadReport(SafeFileHandle control)
     {
-        using var stream = new FileStream(control, FileAccess.Read, bufferSize: 0);
-        using var reader = new StreamReader(stream, Encoding.UTF8);
-        var text = reader.ReadToEnd();
+        string text;
+        // Disposing the stream closes our end: a child still writing past the bound gets EPIPE instead of blocking.
+        using (var stream = new FileStream(control, FileAccess.Read, bufferSize: 0))
+        {
+            try
+            {
+                text = Encoding.UTF8.GetString(BoundedRead.ToEnd(stream, MaxReportBytes, "the instance process's report"));
+            }
+            catch (ReadLimitExceededException)
+            {
+                return new ShimException(StatusCode.Internal, $"instance process sent a report of more than {MaxReportBytes} bytes on its control pipe");
+            }
+        }
         if (text == Ready)
         {
             return null;
@@ -41,14 +57,15 @@ internal static class ControlChannel
             var space = rest.IndexOf(' ');
             if (space > 0 && int.TryParse(rest[..space], out var code))
             {
-                return new ShimException((StatusCode)code, rest[(space + 1)..]);
+                // The child builds its messages from tenant text already made safe; this is the last line of defence.
+                return new ShimException((StatusCode)code, UntrustedText.Excerpt(rest[(space + 1)..], MaxMessageLength));
             }
         }
         if (text.Length == 0)
         {
             throw new EndOfStreamException("instance process closed its control pipe without reporting");
         }
-        return new ShimException(StatusCode.Internal, $"instance process sent an unreadable report: {text}");
+        return new ShimException(StatusCode.Internal, $"instance process sent an unreadable report: {UntrustedText.Excerpt(text)}");
     }
 
     private static void Send(SafeFileHandle control, string message)

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Microsoft.Win32.SafeHandles;
 
 namespace Containerd.Shim.Wasm;
 
@@ -8,7 +9,9 @@ namespace Containerd.Shim.Wasm;
 /// key, the artifact digest lets a reader detect a corrupt or truncated file. Files are written under a private
 /// name and renamed into place, so racing processes see either no entry or a whole one, and never changed in place,
 /// so a file another process has memory-mapped stays intact. A hit refreshes the file's modification time, which
-/// orders eviction (least recently used first) once the folder exceeds its size bound.
+/// orders eviction (least recently used first) once the folder exceeds its size bound. Folders are made 0700 and files
+/// 0600 whatever the umask; <see cref="OpenTrusted"/> uses a folder only when it is root's alone, and a file found is
+/// checked, hashed and handed to the engine through one descriptor (see <see cref="CompiledArtifact.Handle"/>).
 /// </summary>
 /// <param name="root">The cache folder.</param>
 /// <param name="maxBytes">The size bound of all entries together; after a store, the least recently used entries
@@ -21,6 +24,18 @@ public sealed class DirectoryModuleCache(string root, long maxBytes, string modu
 
     private readonly string _module = Hex(moduleDigest);
 
+    /// <summary>
+    /// The cache in <paramref name="root"/>, which is created root-owned 0700 when missing; null, with the reason in
+    /// <paramref name="refusal"/>, when the folder or the path to it is a symlink, is not root's, or others may write
+    /// to it (a sticky folder such as /tmp on the way excepted), or cannot be made.
+    /// </summary>
+    public static DirectoryModuleCache? OpenTrusted(string root, long maxBytes, string moduleDigest, out string? refusal)
+    {
+        var full = Path.GetFullPath(root);
+        refusal = CacheFolderTrust.Prepare(full);
+        return refusal is null ? new DirectoryModuleCache(full, maxBytes, moduleDigest) : null;
+    }
+
     /// <inheritdoc/>
     public string Description => root;
 
@@ -31,30 +46,52 @@ public sealed class DirectoryModuleCache(string root, long maxBytes, string modu
     public CompiledArtifact? Find(string engine, string compatibilityHash, out string? problem)
     {
         problem = null;
+        var folder = Folder(engine, compatibilityHash);
         IEnumerable<string> candidates;
         try
         {
-            candidates = Directory.EnumerateFiles(Folder(engine, compatibilityHash), _module + ".*").ToList();
+            candidates = Directory.EnumerateFiles(folder, _module + ".*").ToList();
         }
         catch (DirectoryNotFoundException)
         {
             return null;
         }
+        if (CacheFolderTrust.FolderProblem(folder) is { } untrusted)
+        {
+            problem = $"not trusted: {untrusted}";
+            return null;
+        }
         foreach (var file in candidates)
         {
             var expected = Path.GetFileName(file)[(_module.Length + 1)..];
-            string actual;
+            SafeFileHandle handle;
             try
             {
-                using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-                actual = Convert.ToHexStringLower(SHA256.HashData(stream));
+                handle = File.OpenHandle(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
             }
             catch (FileNotFoundException)
             {
                 continue; // evicted by another process a moment ago
             }
+            string actual;
+            try
+            {
+                if (CacheFolderTrust.FileProblem(handle, file) is { } bad)
+                {
+                    problem = $"not trusted: {bad}";
+                    handle.Dispose();
+                    continue;
+                }
+                actual = HashOf(handle);
+            }
+            catch
+            {
+                handle.Dispose();
+                throw;
+            }
             if (actual != expected)
             {
+                handle.Dispose();
                 problem = $"{file} is corrupt (its content has digest sha256:{actual})";
                 TryDelete(file);
                 continue;
@@ -67,7 +104,8 @@ public sealed class DirectoryModuleCache(string root, long maxBytes, string modu
             {
                 // A read-only cache still serves; only its eviction order suffers.
             }
-            return new CompiledArtifact("sha256:" + actual, file, default);
+            // The engine maps the file through the descriptor that was hashed: a name swapped since cannot slip in.
+            return new CompiledArtifact("sha256:" + actual, $"/proc/self/fd/{handle.DangerousGetHandle()}", default) { Handle = handle };
         }
         return null;
     }
@@ -76,7 +114,8 @@ public sealed class DirectoryModuleCache(string root, long maxBytes, string modu
     public void Store(string engine, string compatibilityHash, byte[] artifact)
     {
         var folder = Folder(engine, compatibilityHash);
-        Directory.CreateDirectory(folder);
+        // Explicit modes: the instance process runs with the container's umask, which may be 0.
+        CacheFolderTrust.CreateFolders(folder);
         var digest = Convert.ToHexStringLower(SHA256.HashData(artifact));
         var final = Path.Combine(folder, $"{_module}.{digest}");
         if (!File.Exists(final))
@@ -85,7 +124,10 @@ public sealed class DirectoryModuleCache(string root, long maxBytes, string modu
             var partial = Path.Combine(folder, $".{_module}.{Environment.ProcessId}.{Guid.NewGuid():N}.partial");
             try
             {
-                File.WriteAllBytes(partial, artifact);
+                using (var stream = new FileStream(CacheFolderTrust.CreateFile(partial), FileAccess.Write))
+                {
+                    stream.Write(artifact);
+                }
                 File.Move(partial, final, overwrite: true);
             }
             catch
@@ -108,7 +150,9 @@ public sealed class DirectoryModuleCache(string root, long maxBytes, string modu
     /// <inheritdoc/>
     public void Discard(string engine, string compatibilityHash, CompiledArtifact artifact)
     {
-        if (artifact.Path is { } path)
+        // A found artifact is named by its descriptor; the entry to remove is the file the descriptor was opened on.
+        var path = artifact.Handle is not null && artifact.Path is { } fdPath ? new FileInfo(fdPath).LinkTarget : artifact.Path;
+        if (path is not null && path.StartsWith(root.TrimEnd('/') + "/", StringComparison.Ordinal) && IsEntryName(Path.GetFileName(path)))
         {
             TryDelete(path);
         }
@@ -149,6 +193,20 @@ public sealed class DirectoryModuleCache(string root, long maxBytes, string modu
     }
 
     private string Folder(string engine, string compatibilityHash) => Path.Combine(root, engine, compatibilityHash);
+
+    private static string HashOf(SafeFileHandle handle)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[128 << 10];
+        long offset = 0;
+        int n;
+        while ((n = RandomAccess.Read(handle, buffer, offset)) > 0)
+        {
+            hash.AppendData(buffer, 0, n);
+            offset += n;
+        }
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
 
     // <64 hex>.<64 hex>
     private static bool IsEntryName(string name) =>

@@ -9,9 +9,12 @@ namespace Containerd.Shim.Wasm;
 /// </summary>
 public sealed class EntrypointException : ShimException
 {
+    // args[0] is the spec's text: escaped, and cut where no real path goes.
+    private const int MaxPathLength = 512;
+
     /// <summary>Creates the exception for <paramref name="path"/>.</summary>
     public EntrypointException(EntrypointError error, string path, string reason, Exception? inner = null)
-        : base(CodeFor(error), $"entrypoint {path}: {reason}", inner)
+        : base(CodeFor(error), $"entrypoint {UntrustedText.Excerpt(path, MaxPathLength)}: {reason}", inner)
     {
         Error = error;
         EntrypointPath = path;

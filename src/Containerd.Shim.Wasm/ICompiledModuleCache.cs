@@ -25,8 +25,18 @@ public interface ICompiledModuleCache
     void Discard(string engine, string compatibilityHash, CompiledArtifact artifact);
 }
 
-/// <summary>A compiled artifact from a cache: a file the engine may memory-map, or bytes.</summary>
+/// <summary>A compiled artifact from a cache: a file the engine may memory-map, or bytes. Dispose it once the engine
+/// has loaded it.</summary>
 /// <param name="Digest">The artifact's <c>sha256:…</c> digest, already verified against its content.</param>
-/// <param name="Path">A file holding exactly the artifact, or null.</param>
+/// <param name="Path">A file holding exactly the artifact, or null; with <see cref="Handle"/>, the
+/// <c>/proc/self/fd</c> name of that descriptor.</param>
 /// <param name="Bytes">The artifact, when there is no file.</param>
-public sealed record CompiledArtifact(string Digest, string? Path, ReadOnlyMemory<byte> Bytes);
+public sealed record CompiledArtifact(string Digest, string? Path, ReadOnlyMemory<byte> Bytes) : IDisposable
+{
+    /// <summary>The open file whose content <see cref="Digest"/> is, when the cache verified it through a descriptor:
+    /// <see cref="Path"/> then names this descriptor, so the engine loads exactly what was verified.</summary>
+    public Microsoft.Win32.SafeHandles.SafeFileHandle? Handle { get; init; }
+
+    /// <summary>Closes <see cref="Handle"/>; a memory mapping the engine made of it stays valid.</summary>
+    public void Dispose() => Handle?.Dispose();
+}

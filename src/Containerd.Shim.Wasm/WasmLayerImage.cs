@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Containerd.Api.Client;
+using Containerd.Shimkit;
 using Containerd.Services.Containers.V1;
 using Containerd.Services.Content.V1;
 using Containerd.Services.Images.V1;
@@ -109,9 +110,10 @@ public static class WasmLayerImage
         {
             return match;
         }
-        var names = string.Join(", ", layers.Select(l => Title(l) is { } t ? t : $"(untitled {l.Digest})"));
+        // Titles are the image author's text: escaped and cut, as few as fit a readable message.
+        var names = UntrustedText.List([.. layers.Select(l => Title(l) is { } t ? t : $"(untitled {l.Digest})")], itemLength: 80);
         throw new EntrypointException(EntrypointError.NotFound, name,
-            $"not in the rootfs, and the image has {layers.Count} wasm layers, none titled {wanted}: {names}");
+            $"not in the rootfs, and the image has {layers.Count} wasm layers, none titled {UntrustedText.Excerpt(wanted)}: {names}");
     }
 
     /// <summary>

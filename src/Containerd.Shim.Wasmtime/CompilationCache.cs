@@ -59,6 +59,8 @@ internal sealed class CompilationCache
         HttpCompatibilityHash = Hash(HttpDescription);
     }
 
+    private int _refusalLogged;
+
     /// <summary>Cranelift's optimization level.</summary>
     public OptimizationLevel OptLevel { get; }
 
@@ -114,9 +116,35 @@ internal sealed class CompilationCache
         return new Engine(config);
     }
 
-    /// <summary>The folder cache for a rootfs module with <paramref name="moduleDigest"/>, or null when disabled.</summary>
-    public ICompiledModuleCache? ForRootfsModule(string moduleDigest) =>
-        Directory is { } dir ? new DirectoryModuleCache(dir, MaxBytes, moduleDigest) : null;
+    /// <summary>
+    /// The folder cache for a rootfs module with <paramref name="moduleDigest"/>, or null when disabled or refused:
+    /// the folder holds native code other containers run, so it is used only when root alone can write it and the
+    /// path to it (<see cref="DirectoryModuleCache.OpenTrusted"/>). A refusal is logged at error level, once per
+    /// process, and <paramref name="refusal"/> says why; modules are then compiled in memory.
+    /// </summary>
+    public ICompiledModuleCache? ForRootfsModule(string moduleDigest, out string? refusal)
+    {
+        refusal = null;
+        if (Directory is not { } dir)
+        {
+            return null;
+        }
+        var cache = DirectoryModuleCache.OpenTrusted(dir, MaxBytes, moduleDigest, out refusal);
+        if (cache is null && Interlocked.Exchange(ref _refusalLogged, 1) == 0)
+        {
+            var message = $"{DirectoryVariable}={dir} is not used, modules are compiled in memory: {refusal}";
+            // A container that runs as another user cannot make or use root's folder: expected, not an error.
+            if (Environment.IsPrivilegedProcess)
+            {
+                ShimLog.Error(message);
+            }
+            else
+            {
+                ShimLog.Debug(message);
+            }
+        }
+        return cache;
+    }
 
     /// <summary>Appends one line to the compile log, when there is one. Lines are short single writes in append mode,
     /// which concurrent instance processes cannot interleave.</summary>

@@ -1,4 +1,5 @@
 using Containerd.Shim.Wasm;
+using Containerd.Shimkit;
 using Wasmtime;
 
 namespace Containerd.Shim.Wasmtime;
@@ -9,6 +10,8 @@ namespace Containerd.Shim.Wasmtime;
 /// </summary>
 internal static class GuestExit
 {
+    private const int TrapLineLength = 400;
+
     /// <summary>
     /// The exit status for <paramref name="e"/>: the status a program chose (WASI's proc_exit, wasi:cli/exit), or
     /// <see cref="ExitCodes.Trap"/> with <paramref name="stderrLine"/> set to what the container's stderr should say;
@@ -24,17 +27,20 @@ internal static class GuestExit
         // A component's trap surfaces as a plain WasmtimeException, a core module's as a TrapException.
         if (e is TrapException or WasmtimeException)
         {
-            stderrLine = $"wasmtime: {program}: {OneLine(e.Message)}";
+            // The container's own stderr, not containerd's log: room for a few backtrace frames.
+            stderrLine = $"wasmtime: {UntrustedText.Excerpt(program)}: {OneLine(e.Message, TrapLineLength)}";
             return ExitCodes.Trap;
         }
         return null;
     }
 
     /// <summary>Wasmtime's multi-line error as one line, the cause included: it puts the cause last
-    /// ("Caused by: ..."), which is the part a user can act on.</summary>
-    public static string OneLine(string message)
+    /// ("Caused by: ..."), which is the part a user can act on. Wasmtime quotes the module in its errors (a text
+    /// module's source lines, export, import and function names), so the line is an <see cref="UntrustedText.Excerpt"/>
+    /// of at most <paramref name="maxLength"/> characters.</summary>
+    public static string OneLine(string message, int maxLength = UntrustedText.ExcerptLength)
     {
         var lines = message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        return string.Join(": ", lines.Where(l => l != "Caused by:" && !l.StartsWith("0:", StringComparison.Ordinal)));
+        return UntrustedText.Excerpt(string.Join(": ", lines.Where(l => l != "Caused by:" && !l.StartsWith("0:", StringComparison.Ordinal))), maxLength);
     }
 }

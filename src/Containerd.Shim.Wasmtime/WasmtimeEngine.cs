@@ -76,7 +76,7 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
         if (found is not FunctionExport)
         {
             throw new EntrypointException(EntrypointError.NoSuchFunction, entrypoint.Name,
-                $"module does not export a function named \"{entrypoint.Function}\"");
+                $"module does not export a function named \"{UntrustedText.Excerpt(entrypoint.Function)}\"");
         }
     }
 
@@ -112,13 +112,13 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
             catch (WasmtimeException e) when (e.ExitCode is null && ctx.MemoryLimit is { } limit)
             {
                 // Most likely the module's initial memory does not fit the cap; say which limit it met.
-                Console.Error.WriteLine($"{Name}: {entrypoint.Name}: cannot instantiate under the container's memory limit of " +
+                Console.Error.WriteLine($"{Name}: {UntrustedText.Excerpt(entrypoint.Name)}: cannot instantiate under the container's memory limit of " +
                     $"{limit} bytes (linear memory may use {ctx.GuestMemoryBudget()} of them): {GuestExit.OneLine(e.Message)}");
                 return ExitCodes.Trap;
             }
             var run = instance.GetAction(entrypoint.Function)
                 ?? throw new EntrypointException(EntrypointError.NoSuchFunction, entrypoint.Name,
-                    $"\"{entrypoint.Function}\" is not a function without parameters and results");
+                    $"\"{UntrustedText.Excerpt(entrypoint.Function)}\" is not a function without parameters and results");
             run();
             return 0;
         }
@@ -184,12 +184,12 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
             }
             catch (WasmtimeException e) when (e.ExitCode is null)
             {
-                Console.Error.WriteLine($"{Name}: {entrypoint.Name}: cannot instantiate the component: {GuestExit.OneLine(e.Message)}");
+                Console.Error.WriteLine($"{Name}: {UntrustedText.Excerpt(entrypoint.Name)}: cannot instantiate the component: {GuestExit.OneLine(e.Message)}");
                 return ExitCodes.Trap;
             }
             var run = instance.GetFunction(_runExport!, "run")
                 ?? throw new EntrypointException(EntrypointError.NoSuchFunction, entrypoint.Name,
-                    $"{_runExport} exports no function named \"run\"");
+                    $"{UntrustedText.Excerpt(_runExport)} exports no function named \"run\"");
             var result = run.Call();
             return result is { Kind: ComponentValueKind.Result, IsOk: false } ? 1 : 0;
         }
@@ -246,17 +246,30 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
         }
     }
 
-    private static ReadOnlyMemory<byte> Read(Entrypoint entrypoint) =>
-        entrypoint.Bytes is { } b
-            ? b
-            : File.ReadAllBytes(entrypoint.Path ?? throw new EntrypointException(EntrypointError.Missing, entrypoint.Name, "no module file or bytes"));
+    private static ReadOnlyMemory<byte> Read(Entrypoint entrypoint)
+    {
+        if (entrypoint.Bytes is { } b)
+        {
+            return b;
+        }
+        var path = entrypoint.Path ?? throw new EntrypointException(EntrypointError.Missing, entrypoint.Name, "no module file or bytes");
+        try
+        {
+            return BoundedRead.File(path, WasmBinary.MaxModuleBytes);
+        }
+        catch (ReadLimitExceededException e)
+        {
+            throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name, e.Message, e);
+        }
+    }
 
     private Compiled Load(Engine engine, Entrypoint entrypoint, ReadOnlyMemory<byte> bytes, bool proxy)
     {
         var digest = DirectoryModuleCache.DigestOf(bytes.Span);
-        var cache = entrypoint.Cache ?? Settings.ForRootfsModule(digest);
+        string? refusal = null;
+        var cache = entrypoint.Cache ?? Settings.ForRootfsModule(digest, out refusal);
         var hash = proxy ? Settings.HttpCompatibilityHash : CompatibilityHash;
-        var reason = "cache off";
+        var reason = refusal is null ? "cache off" : $"cache refused: {refusal}";
         if (cache is not null)
         {
             if (TryLoadCached(engine, entrypoint, cache, hash, proxy, out var problem) is { } cached)
@@ -314,6 +327,8 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
         {
             return null;
         }
+        // The engine maps the file (by its /proc/self/fd name) while the handle is open; the mapping outlives it.
+        using var _ = artifact;
         try
         {
             // A file is memory-mapped, so containers of one module share the code pages.

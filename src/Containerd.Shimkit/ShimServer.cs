@@ -78,7 +78,12 @@ internal static class ShimServer
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
         using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
 
-        var server = new TtrpcServer(new TtrpcServerOptions { ExceptionMapper = e => ShimErrors.ToStatus(e) });
+        var server = new TtrpcServer(new TtrpcServerOptions
+        {
+            // containerd runs as root: a peer of any other uid is dropped, even if the socket's mode let it in.
+            RequireSameUser = true,
+            ExceptionMapper = e => ShimErrors.ToStatus(e),
+        });
         TaskApi.BindService(server.Binder, service);
         server.Listen(listener);
         await server.StartAsync().ConfigureAwait(false);

@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using Containerd.Shimkit.Oci;
 using Containerd.Shimkit.Processes;
+using Ttrpc;
 
 namespace Containerd.Shimkit;
 
@@ -26,16 +27,15 @@ internal static class ShimStart
                 return Finish(bundle, address);
             }
             TryDelete(path);
-            var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            Socket listener;
             try
             {
-                listener.Bind(new UnixDomainSocketEndPoint(path));
-                listener.Listen(1024);
+                // 0600 from the moment it has its name: only root (containerd) may talk to the shim.
+                listener = OwnerOnlySocket.Listen(path, 1024);
             }
             catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse && attempt < 5)
             {
                 // Another container of the same group started its shim between our check and bind: use it.
-                listener.Dispose();
                 Thread.Sleep(20);
                 continue;
             }
@@ -50,8 +50,7 @@ internal static class ShimStart
             }
             finally
             {
-                // Close only our copy of the descriptor: Socket.Dispose would unlink the socket file the server
-                // (which holds the listener as fd 3) is serving on.
+                // Close only our copy of the descriptor: the server holds the listener as fd 3.
                 listener.SafeHandle.Dispose();
                 GC.SuppressFinalize(listener);
             }

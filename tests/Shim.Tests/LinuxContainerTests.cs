@@ -420,6 +420,36 @@ public sealed class LinuxContainerTests(LinuxContainerFixture fx)
     }
 
     [Fact]
+    public async Task After_a_shim_crash_delete_kills_the_container_and_not_the_process_init_pid_names()
+    {
+        var id = WasmShimFixture.NewId("bb-crash");
+        using var bystander = Process.Start(new ProcessStartInfo("sleep", "600") { UseShellExecute = false })!;
+        try
+        {
+            await Ctrd.RunCtrAsync("run", "-d", "--runtime", Runtime, Busybox, id, "sleep", "1000");
+            var pid = await Ctrd.WaitForRunningPidAsync(id);
+            var shim = ShimDeleteTests.ParentOf(pid);
+            Assert.EndsWith(ShimBinary.Name, File.ReadAllText($"/proc/{shim}/cmdline").Split('\0')[0]);
+            var bundle = Path.Combine(Ctrd.StateDir, "io.containerd.runtime.v2.task", Ctrd.Namespace, id);
+            File.WriteAllText(Path.Combine(bundle, "init.pid"), bystander.Id.ToString());
+
+            Process.GetProcessById(shim).Kill();
+            var state = Path.Combine(RuncStateBase, Ctrd.Namespace, id);
+            await WaitUntilAsync(() => Task.FromResult(!IsRunning(pid) && !Directory.Exists(state)), $"init {pid} and {state} gone");
+            await Ctrd.CtrAsync("task", "delete", "--force", id);
+            await Ctrd.RunCtrAsync("container", "delete", id);
+
+            Assert.False(bystander.HasExited, "shim delete killed the unrelated process named in init.pid");
+            await AssertNothingLeftAsync(id, shimExitedCleanly: false);
+        }
+        finally
+        {
+            bystander.Kill();
+            await CleanUpAsync(id);
+        }
+    }
+
+    [Fact]
     public async Task Runc_failure_fails_create_with_runc_own_message_and_leaves_nothing()
     {
         var id = WasmShimFixture.NewId("bb-bad");

@@ -49,6 +49,22 @@ public sealed class OciLayerSelectionTests
         Assert.Contains("sha256:cc", e.Message);
     }
 
+    [Fact]
+    public void Layer_titles_in_the_not_found_error_are_escaped_and_cut()
+    {
+        var layers = Enumerable.Range(0, 15).Select(i => Layer($"sha256:{i:x2}", $"t{i}-" + new string('z', 300))).ToList();
+        layers.Insert(0, Layer("sha256:ee", "\u001b]8;;http://evil\u0007click\u001b]8;;\u0007.wasm"));
+
+        var e = Assert.Throws<EntrypointException>(() => WasmLayerImage.Select(layers, "nosuch\u001b[1m.wasm"));
+
+        Assert.Contains("none titled nosuch\\e[1m.wasm", e.Message);
+        Assert.Contains("\\e]8;;http://evil\\x07click\\e]8;;\\x07.wasm", e.Message);
+        Assert.DoesNotContain('\u001b', e.Message);
+        Assert.DoesNotContain('\u0007', e.Message);
+        Assert.Contains("and 6 more", e.Message);
+        Assert.DoesNotContain(new string('z', 81), e.Message);
+    }
+
     [Theory]
     [InlineData(WasmLayerImage.ComponentLayer, true)]
     [InlineData(WasmLayerImage.WasmLayer, true)]

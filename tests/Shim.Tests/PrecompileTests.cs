@@ -77,6 +77,7 @@ public sealed class PrecompileFixture : IAsyncLifetime
 /// </summary>
 [Trait("Category", "Integration")]
 [Trait("Tier", "Smoke")]
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class PrecompileTests(PrecompileFixture fx, ITestOutputHelper output) : IClassFixture<PrecompileFixture>
 {
     private const string LabelPrefix = "runwasi.io/precompiled/" + PrecompileFixture.Engine + "/";
@@ -330,6 +331,71 @@ public sealed class PrecompileTests(PrecompileFixture fx, ITestOutputHelper outp
         Assert.Contains("is corrupt", fx.CompileLines(module.Digest));
         var replaced = Assert.Single(CacheEntries(module.Digest));
         Assert.EndsWith(Sha256(await File.ReadAllBytesAsync(replaced))[7..], replaced);
+    }
+
+    [Theory]
+    [InlineData("owner")]
+    [InlineData("mode")]
+    public async Task Cache_folder_that_root_alone_cannot_write_is_not_used_and_every_start_compiles(string flaw)
+    {
+        var module = await UniqueModuleAsync($"rootfs-untrusted-{flaw}");
+        var image = await ImportAsync(module, KnownImages.Demo(module.Path, $"localhost/precompile/{module.Tag}:latest"), platform: false);
+        Directory.CreateDirectory(fx.CacheDir);
+        try
+        {
+            // What a local user who got the folder (or its mode) could do: plant native code for every later container.
+            if (flaw == "owner")
+            {
+                var chown = await ProcessRunner.RunAsync("chown", ["65534:65534", fx.CacheDir]);
+                Assert.True(chown.ExitCode == 0, chown.ToString());
+            }
+            else
+            {
+                File.SetUnixFileMode(fx.CacheDir, (UnixFileMode)0b111_111_111);
+            }
+
+            var first = await RunAsync(image!.Name, "/wasi-demo-app.wasm");
+            var second = await RunAsync(image.Name, "/wasi-demo-app.wasm");
+
+            Assert.Equal("hello\n", first.Stdout);
+            Assert.Equal("hello\n", second.Stdout);
+            Assert.True(fx.Compilations(module.Digest) == 2, fx.CompileLines(module.Digest));
+            Assert.Contains("cache refused", fx.CompileLines(module.Digest));
+            Assert.Contains("level=error", first.Stderr);
+            Assert.Contains($"CONTAINERD_SHIM_WASMTIME_CACHE={fx.CacheDir} is not used", first.Stderr);
+            Assert.Contains(flaw == "owner" ? "owned by uid 65534" : "mode 0777", first.Stderr);
+            Assert.Empty(CacheEntries(module.Digest));
+        }
+        finally
+        {
+            await ProcessRunner.RunAsync("chown", ["0:0", fx.CacheDir]);
+            File.SetUnixFileMode(fx.CacheDir, (UnixFileMode)0b111_000_000);
+        }
+    }
+
+    [Fact]
+    public async Task Cache_folder_the_shim_creates_is_roots_0700_and_its_entries_0600()
+    {
+        var module = await UniqueModuleAsync("rootfs-fresh-folder");
+        var image = await ImportAsync(module, KnownImages.Demo(module.Path, $"localhost/precompile/{module.Tag}:latest"), platform: false);
+        if (Directory.Exists(fx.CacheDir))
+        {
+            Directory.Delete(fx.CacheDir, recursive: true);
+        }
+
+        await RunAsync(image!.Name, "/wasi-demo-app.wasm");
+        var second = await RunAsync(image.Name, "/wasi-demo-app.wasm");
+
+        Assert.Equal("hello\n", second.Stdout);
+        Assert.True(fx.Compilations(module.Digest) == 1, fx.CompileLines(module.Digest));
+        var owner = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        Assert.Equal(owner, File.GetUnixFileMode(fx.CacheDir));
+        var entry = Assert.Single(CacheEntries(module.Digest));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(entry));
+        for (var dir = Path.GetDirectoryName(entry)!; dir != fx.CacheDir; dir = Path.GetDirectoryName(dir)!)
+        {
+            Assert.Equal(owner, File.GetUnixFileMode(dir));
+        }
     }
 
     private ContainerdClient Client() => new(fx.Containerd.Address, fx.Containerd.Namespace);

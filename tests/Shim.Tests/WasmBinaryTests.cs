@@ -92,7 +92,7 @@ public sealed class WasmBinaryTests
     }
 
     // A component as far as the export reader looks: the header, optionally a custom section, an export section.
-    private static byte[] Component(string[] exports, bool customSectionFirst = false, bool ascribe = false)
+    internal static byte[] Component(string[] exports, bool customSectionFirst = false, bool ascribe = false)
     {
         var bytes = new List<byte>(ComponentHeader);
         if (customSectionFirst)

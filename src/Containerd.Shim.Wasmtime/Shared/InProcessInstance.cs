@@ -393,7 +393,7 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
         }
         var start = instance.GetAction(_ctx.Entrypoint.Function)
             ?? throw new EntrypointException(EntrypointError.NoSuchFunction, _ctx.Entrypoint.Name,
-                $"\"{_ctx.Entrypoint.Function}\" is not a function without parameters and results");
+                $"\"{UntrustedText.Excerpt(_ctx.Entrypoint.Function)}\" is not a function without parameters and results");
         _run = () =>
         {
             start();
@@ -418,7 +418,7 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
         }
         var run = instance.GetFunction(runExport, "run")
             ?? throw new EntrypointException(EntrypointError.NoSuchFunction, _ctx.Entrypoint.Name,
-                $"{runExport} exports no function named \"run\"");
+                $"{UntrustedText.Excerpt(runExport)} exports no function named \"run\"");
         _run = () => run.Call() is { Kind: ComponentValueKind.Result, IsOk: false } ? 1 : 0;
     }
 

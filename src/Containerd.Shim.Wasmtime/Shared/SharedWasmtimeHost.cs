@@ -115,7 +115,7 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
         if (export is not FunctionExport)
         {
             throw new EntrypointException(EntrypointError.NoSuchFunction, ctx.Entrypoint.Name,
-                $"module does not export a function named \"{ctx.Entrypoint.Function}\"");
+                $"module does not export a function named \"{UntrustedText.Excerpt(ctx.Entrypoint.Function)}\"");
         }
         return Task.FromResult<IInstance>(InProcessInstance.Create(this, config, ctx, new CompiledProgram(module, null, null)));
     }
@@ -175,7 +175,8 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
         var path = entrypoint.Path ?? throw new EntrypointException(EntrypointError.Missing, entrypoint.Name, "no module file or bytes");
         try
         {
-            return File.ReadAllBytes(path);
+            // In the daemon every tenant's module shares one process's memory.
+            return BoundedRead.File(path, WasmBinary.MaxModuleBytes);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -125,6 +125,33 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "umount2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Umount2(string target, int flags);
 
+    // pidfd_open(2) and pidfd_send_signal(2) through syscall(2): glibc has wrappers only since 2.36. The numbers are
+    // the same on every architecture (both came after the syscall tables were unified).
+    private const nint SYS_pidfd_send_signal = 424;
+    private const nint SYS_pidfd_open = 434;
+    public const short POLLIN = 0x1;
+
+    [LibraryImport(Lib, EntryPoint = "syscall", SetLastError = true)]
+    private static partial nint Syscall(nint number, nint a1, nint a2, nint a3, nint a4);
+
+    /// <summary>A descriptor that refers to process <paramref name="pid"/> for as long as it is open, even once the
+    /// number is reused; -1 with errno ESRCH when there is no such process.</summary>
+    public static int PidfdOpen(int pid) => (int)Syscall(SYS_pidfd_open, pid, 0, 0, 0);
+
+    /// <summary>Signals the process of <paramref name="pidfd"/>; ESRCH when it has exited.</summary>
+    public static int PidfdSendSignal(int pidfd, int signal) => (int)Syscall(SYS_pidfd_send_signal, pidfd, signal, 0, 0);
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short Revents;
+    }
+
+    [LibraryImport(Lib, EntryPoint = "poll", SetLastError = true)]
+    public static partial int Poll(PollFd* fds, nuint count, int timeout);
+
     [LibraryImport(Lib, EntryPoint = "strerror")]
     private static partial nint StrErrorNative(int errnum);
 

@@ -31,6 +31,9 @@ public sealed class Spec
     /// <summary>Linux-specific configuration.</summary>
     public Linux? Linux { get; set; }
 
+    /// <summary>The largest <c>config.json</c> <see cref="Load"/> reads (64 MiB).</summary>
+    public const int MaxBytes = 64 << 20;
+
     /// <summary>Reads and parses a <c>config.json</c>.</summary>
     /// <exception cref="ShimException">InvalidArgument, naming the path, when the file is missing or malformed.</exception>
     public static Spec Load(string path)
@@ -38,7 +41,8 @@ public sealed class Spec
         byte[] json;
         try
         {
-            json = File.ReadAllBytes(path);
+            // containerd writes it from what the client sent: a bound keeps a giant one from taking the shim's memory.
+            json = BoundedRead.File(path, MaxBytes);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

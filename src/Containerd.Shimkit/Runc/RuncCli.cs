@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
-using System.Text;
 using System.Text.Json;
 using Containerd.Shimkit.Processes;
 using Grpc.Core;
@@ -18,6 +17,13 @@ internal sealed class RuncCli
 {
     /// <summary>The log runc writes in the bundle (the name containerd's runc shim uses too).</summary>
     public const string LogFileName = "log.json";
+
+    // Bounds of what is read back from runc's files: a pid, one stats document, the end of the log.
+    private const int MaxPidFileBytes = 64;
+    private const int MaxStatsBytes = 4 << 20;
+    private const int MaxLogBytes = 64 << 10;
+    private const int MaxLogMessages = 8;
+    private const int MaxLogMessageLength = 512;
 
     private readonly string _binary;
     private readonly string _root;
@@ -51,7 +57,7 @@ internal sealed class RuncCli
         string text;
         try
         {
-            text = await File.ReadAllTextAsync(pidFile).ConfigureAwait(false);
+            text = BoundedRead.Text(pidFile, MaxPidFileBytes);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -59,7 +65,7 @@ internal sealed class RuncCli
         }
         if (!int.TryParse(text.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || pid <= 0)
         {
-            throw new ShimException(StatusCode.Internal, $"runc create {id}: {pidFile} holds {text.Trim()}, not a pid");
+            throw new ShimException(StatusCode.Internal, $"runc create {id}: {pidFile} holds \"{UntrustedText.Excerpt(text.Trim())}\", not a pid");
         }
         return pid;
     }
@@ -86,7 +92,14 @@ internal sealed class RuncCli
         {
             await RunAsync("events", ["events", "--stats", id], new Dictionary<int, SafeHandle> { [1] = output }).ConfigureAwait(false);
         }
-        return await File.ReadAllTextAsync(outputFile).ConfigureAwait(false);
+        try
+        {
+            return BoundedRead.Text(outputFile, MaxStatsBytes);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ShimException(StatusCode.Internal, $"runc events --stats {id}: reading {outputFile}: {e.Message}", e);
+        }
     }
 
     private async Task RunAsync(string command, IReadOnlyList<string> args, Dictionary<int, SafeHandle>? files = null, string? workingDirectory = null)
@@ -146,16 +159,15 @@ internal sealed class RuncCli
         string text;
         try
         {
-            using var stream = new FileStream(_log, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            stream.Seek(offset, SeekOrigin.Begin);
-            using var reader = new StreamReader(stream, Encoding.UTF8);
-            text = reader.ReadToEnd();
+            // runc's messages quote the container's own strings (paths, arguments), and its init process can fill
+            // the log: only the newest entries are read, and each message goes into the error made safe.
+            text = BoundedRead.Tail(_log, offset, MaxLogBytes);
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return "";
         }
-        return string.Join("; ", ParseErrors(text));
+        return string.Join("; ", ParseErrors(text).Take(MaxLogMessages).Select(m => UntrustedText.Excerpt(m, MaxLogMessageLength)));
     }
 
     /// <summary>

@@ -309,6 +309,7 @@ public sealed class TaskService : TaskBase
                 TryUnmount(task.Rootfs);
             }
             TryDelete(Path.Combine(task.Bundle, PidFileName));
+            TryDelete(Path.Combine(task.Bundle, PidStartFileName));
             lock (_gate)
             {
                 _tasks.Remove(task.Id);
@@ -475,6 +476,9 @@ public sealed class TaskService : TaskBase
 
     internal const string PidFileName = "init.pid";
 
+    /// <summary>Beside <see cref="PidFileName"/>: the process's start time (<c>/proc/&lt;pid&gt;/stat</c> field 22).</summary>
+    internal const string PidStartFileName = "init.pid.start";
+
     private static ShimException NotSupported(string method) =>
         new(StatusCode.Unimplemented, $"{method} is not supported yet by this shim");
 
@@ -541,6 +545,11 @@ public sealed class TaskService : TaskBase
         try
         {
             await File.WriteAllTextAsync(Path.Combine(bundle, PidFileName), pid.ToString(System.Globalization.CultureInfo.InvariantCulture)).ConfigureAwait(false);
+            // With the pid, the start time names the process: `delete` kills a pid only while both still match.
+            if (Processes.ProcessHandle.StartTime(pid) is { } start)
+            {
+                await File.WriteAllTextAsync(Path.Combine(bundle, PidStartFileName), start.ToString(System.Globalization.CultureInfo.InvariantCulture)).ConfigureAwait(false);
+            }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

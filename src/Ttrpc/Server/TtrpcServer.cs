@@ -44,25 +44,14 @@ public sealed class TtrpcServer : IAsyncDisposable
     internal ServiceRegistry Registry { get; }
 
     /// <summary>
-    /// Binds and listens on a Unix socket path. A stale socket file nobody answers on is
-    /// replaced; a live one is an error. The file is removed again at shutdown.
+    /// Binds and listens on a Unix socket path, mode 0600 from the start (<see cref="OwnerOnlySocket"/>). A stale
+    /// socket file nobody answers on is replaced; a live one is an error. The file is removed again at shutdown.
     /// </summary>
     public void Listen(string socketPath)
     {
         ArgumentException.ThrowIfNullOrEmpty(socketPath);
         RemoveStaleSocket(socketPath);
-        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            socket.Bind(new UnixDomainSocketEndPoint(socketPath));
-            socket.Listen(Options.Backlog);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-
+        Socket socket = OwnerOnlySocket.Listen(socketPath, Options.Backlog);
         _ownedPaths.Add(socketPath);
         Listen(socket);
     }

@@ -9,6 +9,7 @@ namespace Shim.Tests.Shared;
 /// the daemon dies, and a restarted daemon starts clean. A daemon of its own, since these tests kill it.
 /// </summary>
 [Trait("Category", "Integration")]
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class SharedModeDaemonTests(SharedModeDaemonTests.Fixture fx) : IClassFixture<SharedModeDaemonTests.Fixture>
 {
     private const string Demo = "/wasi-demo-app.wasm";
@@ -66,6 +67,42 @@ public sealed class SharedModeDaemonTests(SharedModeDaemonTests.Fixture fx) : IC
                 await fx.Containerd.CtrAsync("task", "delete", "--force", id);
                 await fx.Containerd.CtrAsync("container", "delete", id);
             }
+        }
+    }
+
+    [Fact]
+    public async Task Manager_and_sandbox_sockets_are_0600_and_refuse_another_uid()
+    {
+        const int nobody = 65534;
+        var id = SharedModeTests.NewId("sock");
+        try
+        {
+            await fx.Containerd.RunCtrAsync("run", "-d", "--runtime", SharedModeFixture.Runtime, SharedModeFixture.TestImageName, id, Demo, "daemon");
+            await SharedModeTests.WaitUntilAsync(async () => (await TaskLineAsync(id)).Contains("RUNNING"), $"{id} RUNNING");
+            var sockets = Directory.EnumerateFiles(fx.SandboxSocketDir).Prepend(fx.ManagerSocket).ToList();
+            Assert.True(sockets.Count >= 2, string.Join(", ", sockets));
+
+            foreach (var socket in sockets)
+            {
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(socket));
+                Assert.Equal(OtherUserProbe.Outcome.RefusedByMode, await OtherUserProbe.RunAsync(socket, nobody));
+            }
+            // Widened by hand, the daemon's own peer check still drops the stranger and answers root.
+            File.SetUnixFileMode(fx.ManagerSocket, (UnixFileMode)0b110_110_110);
+            try
+            {
+                Assert.Equal(OtherUserProbe.Outcome.ClosedByServer, await OtherUserProbe.RunAsync(fx.ManagerSocket, nobody));
+                Assert.Equal(OtherUserProbe.Outcome.Answered, await OtherUserProbe.RunAsync(fx.ManagerSocket, uid: null));
+            }
+            finally
+            {
+                File.SetUnixFileMode(fx.ManagerSocket, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
+        }
+        finally
+        {
+            await fx.Containerd.CtrAsync("task", "delete", "--force", id);
+            await fx.Containerd.CtrAsync("container", "delete", id);
         }
     }
 

@@ -3,6 +3,7 @@ using Ttrpc.Tests.Echo;
 
 namespace Ttrpc.Tests.Server;
 
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public class ListenTests
 {
     [Fact]
@@ -64,6 +65,53 @@ public class ListenTests
 
             await first.ShutdownAsync();
             Assert.False(File.Exists(path));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Listen_on_a_path_makes_a_0600_socket_whatever_the_umask_and_leaves_no_scratch_folder()
+    {
+        string dir = Directory.CreateTempSubdirectory("ttrpc-mode-").FullName;
+        string path = Path.Combine(dir, "ttrpc.sock");
+        try
+        {
+            // The usual umask 022 would give 0755.
+            await using var server = new TtrpcServer();
+            Echo.Echo.BindService(server.Binder, new EchoService());
+            server.Listen(path);
+            await server.StartAsync();
+
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+            Assert.Equal([path], Directory.GetFileSystemEntries(dir));
+            await using var channel = new TtrpcChannel(path);
+            var response = await new Echo.Echo.EchoClient(channel.CreateCallInvoker()).EchoAsync(new EchoRequest { Text = "mode" });
+            Assert.Equal("mode", response.Text);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void An_owner_only_socket_never_replaces_a_path_that_exists()
+    {
+        string dir = Directory.CreateTempSubdirectory("ttrpc-taken-").FullName;
+        string path = Path.Combine(dir, "taken.sock");
+        try
+        {
+            using var first = OwnerOnlySocket.Listen(path, 4);
+            var taken = Assert.Throws<SocketException>(() => OwnerOnlySocket.Listen(path, 4));
+            Assert.Equal(SocketError.AddressAlreadyInUse, taken.SocketErrorCode);
+            File.WriteAllText(Path.Combine(dir, "file"), "x");
+            Assert.Throws<SocketException>(() => OwnerOnlySocket.Listen(Path.Combine(dir, "file"), 4));
+            Assert.Equal("x", File.ReadAllText(Path.Combine(dir, "file")));
+            // Only the two names: the scratch folders are gone after success and failure alike.
+            Assert.Equal(2, Directory.GetFileSystemEntries(dir).Length);
         }
         finally
         {

@@ -2,7 +2,8 @@
 # Density: the memory each long-running container adds, wasm against runc, measured in the same run.
 #
 #   bench/density/run.sh [count]     (default 100 of each; CONTAINERD_VERSION=1.6|1.7|2, default 1.6; RESULTS=<dir>)
-#   DENSITY_RUNTIMES="wasm runc"     which kinds to start (default both)
+#   DENSITY_RUNTIMES="wasm runc"     which kinds to start (default both, and "before" with WASM_BEFORE_BIN, see
+#                                    bench/lib/common.sh)
 #   DENSITY_TAG=<tag>                names the result file density[-<tag>].json and the JSON names (for variants)
 #   CONTAINERD_ENV="NAME=value …"    environment for containerd and so for every shim and instance process, e.g.
 #                                    DOTNET_GCgen0size=0x200000 to try a GC setting without rebuilding the shim
@@ -18,7 +19,7 @@ set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
 count="${1:-100}"
-kinds="${DENSITY_RUNTIMES:-wasm runc}"
+kinds="${DENSITY_RUNTIMES:-wasm runc${WASM_BEFORE_BIN:+ before}}"
 tag="${DENSITY_TAG:-}"
 prefix="density${tag:+ $tag}"
 
@@ -29,6 +30,7 @@ start_one() { # start_one KIND N
   case "$1" in
     wasm) ctr_ run -d --runtime "$WASM_RUNTIME" "$DEMO_IMAGE" "wasm-$2" /wasi-demo-app.wasm daemon >/dev/null ;;
     runc) ctr_ run -d "$BUSYBOX_IMAGE" "runc-$2" sleep 100000 >/dev/null ;;
+    before) ctr_ run -d --runtime "$BEFORE_RUNTIME" "$DEMO_IMAGE" "before-$2" /wasi-demo-app.wasm daemon >/dev/null ;;
   esac
 }
 started=$EPOCHREALTIME

@@ -17,6 +17,10 @@ NOOP_IMAGE=bench.local/noop:latest
 NOOP_WASM_IMAGE=bench.local/noop-wasm:latest
 WASM_RUNTIME=io.containerd.wasmtime.v1
 RUNC_RUNTIME=io.containerd.runc.v2
+# WASM_BEFORE_BIN=<folder with another build's containerd-shim-wasmtime-v1 and libwasmtime.so>: that build runs too,
+# as this runtime, so that two builds of the shim are measured side by side in one run (the scripts add a "before"
+# series).
+BEFORE_RUNTIME=io.containerd.wasmtimebefore.v1
 
 log() { echo "$*" >&2; }
 
@@ -65,7 +69,12 @@ TOML
   # shellcheck disable=SC2086 # CONTAINERD_ENV is a list of NAME=value words
   # CONTAINERD_ARGS: extra flags for containerd (e.g. "--log-level debug").
   # shellcheck disable=SC2086 # CONTAINERD_ARGS is a list of words
-  env PATH="$out/bin:$bin:$PATH" ${CONTAINERD_ENV:-} "$bin/containerd" --config "$work/config.toml" ${CONTAINERD_ARGS:-} \
+  if [ -n "${WASM_BEFORE_BIN:-}" ]; then
+    mkdir -p "$work/before"
+    cp "$WASM_BEFORE_BIN/containerd-shim-wasmtime-v1" "$work/before/containerd-shim-wasmtimebefore-v1"
+    cp "$WASM_BEFORE_BIN/libwasmtime.so" "$work/before/"
+  fi
+  env PATH="$out/bin:$work/before:$bin:$PATH" ${CONTAINERD_ENV:-} "$bin/containerd" --config "$work/config.toml" ${CONTAINERD_ARGS:-} \
     >"$work/containerd.log" 2>&1 &
   containerd_pid=$!
   trap stop_containerd EXIT

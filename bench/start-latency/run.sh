@@ -26,6 +26,9 @@ else
   log "containerd $version refuses wasm-layer images: the wasm-layer series is left out (CONTAINERD_VERSION=1.7 has it)"
 fi
 
+[ -n "${WASM_BEFORE_BIN:-}" ] && kinds+=(before)
+has() { [[ " ${kinds[*]} " == *" $1 "* ]]; }
+
 time_run() { # prints milliseconds of one `ctr run --rm`
   local start
   start=$EPOCHREALTIME
@@ -36,16 +39,19 @@ time_run() { # prints milliseconds of one `ctr run --rm`
 # One warm-up of each: the first run pays for snapshot unpacking, page cache and the module's compilation.
 time_run --runtime "$WASM_RUNTIME" "$DEMO_IMAGE" warm-w /wasi-demo-app.wasm echo hi >/dev/null
 time_run "$BUSYBOX_IMAGE" warm-r echo hi >/dev/null
-[ "${#kinds[@]}" = 3 ] && time_run --runtime "$WASM_RUNTIME" "$OCI_IMAGE" warm-o wasi-demo-oci.wasm echo hi >/dev/null
+if has oci; then time_run --runtime "$WASM_RUNTIME" "$OCI_IMAGE" warm-o wasi-demo-oci.wasm echo hi >/dev/null; fi
+if has before; then time_run --runtime "$BEFORE_RUNTIME" "$DEMO_IMAGE" warm-b /wasi-demo-app.wasm echo hi >/dev/null; fi
 
-wasm=() oci=() runc=()
+wasm=() oci=() runc=() before=()
 for i in $(seq "$rounds"); do
   w=$(time_run --runtime "$WASM_RUNTIME" "$DEMO_IMAGE" "w$i" /wasi-demo-app.wasm echo hi)
   o=""
-  [ "${#kinds[@]}" = 3 ] && o=$(time_run --runtime "$WASM_RUNTIME" "$OCI_IMAGE" "o$i" wasi-demo-oci.wasm echo hi) && oci+=("$o")
+  if has oci; then o=$(time_run --runtime "$WASM_RUNTIME" "$OCI_IMAGE" "o$i" wasi-demo-oci.wasm echo hi); oci+=("$o"); fi
+  b=""
+  if has before; then b=$(time_run --runtime "$BEFORE_RUNTIME" "$DEMO_IMAGE" "b$i" /wasi-demo-app.wasm echo hi); before+=("$b"); fi
   r=$(time_run "$BUSYBOX_IMAGE" "r$i" echo hi)
   wasm+=("$w"); runc+=("$r")
-  log "round $i: wasm ${w} ms,${o:+ wasm-layer image $o ms,} runc ${r} ms"
+  log "round $i: wasm ${w} ms,${o:+ wasm-layer image $o ms,}${b:+ before $b ms,} runc ${r} ms"
 done
 note="$(machine_note) rounds=$rounds"
 echo "start latency: $note"
@@ -57,6 +63,7 @@ for kind in "${kinds[@]}"; do
     wasm) label="wasm demo echo (wasmtime shim)" ;;
     oci) label="wasm-layer demo echo (wasmtime)" ;;
     runc) label="busybox echo (runc)" ;;
+    before) label="wasm demo echo (WASM_BEFORE_BIN)" ;;
   esac
   printf 'ctr run --rm, %-32s median %7s ms   p10 %7s   p90 %7s\n' "$label" "$med" "$p10" "$p90"
   json_entry "start-latency $kind median" ms "$med" "$note samples=$(IFS=,; echo "${samples[*]}")"
@@ -66,7 +73,11 @@ for kind in "${kinds[@]}"; do
 done
 wm=$(printf '%s\n' "${wasm[@]}" | median); rm_=$(printf '%s\n' "${runc[@]}" | median)
 awk -v w="$wm" -v r="$rm_" 'BEGIN {printf "ratio wasm/runc (medians): %.2f\n", w / r}'
-if [ "${#kinds[@]}" = 3 ]; then
+if has before; then
+  bm=$(printf '%s\n' "${before[@]}" | median)
+  awk -v w="$wm" -v b="$bm" 'BEGIN {printf "ratio wasm/before (medians): %.2f\n", w / b}'
+fi
+if has oci; then
   om=$(printf '%s\n' "${oci[@]}" | median)
   awk -v w="$om" -v r="$rm_" 'BEGIN {printf "ratio wasm-layer/runc (medians): %.2f\n", w / r}'
 fi

@@ -153,9 +153,10 @@ public static class EntrypointResolver
             using var file = RootfsPath.OpenForReading(found, name);
             using var stream = new FileStream(file, FileAccess.Read, bufferSize: 0);
             var length = stream.Length;
-            if (length > Array.MaxLength)
+            if (length > WasmBinary.MaxModuleBytes)
             {
-                throw new EntrypointException(EntrypointError.NotWasm, name, $"is {length} bytes, more than a module can be");
+                throw new EntrypointException(EntrypointError.InvalidModule, name,
+                    $"is {length} bytes, more than the {WasmBinary.MaxModuleBytes} bytes a module may have");
             }
             var bytes = new byte[length];
             stream.ReadExactly(bytes);

@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using Containerd.Shimkit;
 using Containerd.Shimkit.Cgroups;
 using Containerd.Shimkit.Oci;
+using Grpc.Core;
 using Microsoft.Win32.SafeHandles;
 
 namespace Containerd.Shim.Wasm;
@@ -131,6 +132,7 @@ public sealed class RuntimeContext : IDisposable
         var args = process?.Args ?? [];
         var env = process?.Env ?? [];
         var cwd = string.IsNullOrEmpty(process?.Cwd) ? "/" : process.Cwd;
+        CheckCwd(root, cwd);
         var preopens = WasiPreopens.FromSpec(spec, root);
         Entrypoint entrypoint;
         try
@@ -167,6 +169,40 @@ public sealed class RuntimeContext : IDisposable
             Preopens = preopens,
             MemoryLimit = spec.Linux?.Resources?.Memory?.Limit is > 0 and var limit ? limit : null,
         };
+    }
+
+    // process.cwd is where relative entrypoints are looked up and what PWD says (WASI preview 1 has no working
+    // directory). It must be absolute and, where it exists, a directory reached inside the rootfs: a symlink loop, a
+    // ".." above the root or a file fails Create as runc's chdir would. A missing one is let through (runc would
+    // create it; the guest starts in "/").
+    private static void CheckCwd(SafeFileHandle root, string cwd)
+    {
+        if (!cwd.StartsWith('/'))
+        {
+            throw new ShimException(StatusCode.InvalidArgument,
+                $"process.cwd \"{UntrustedText.Excerpt(cwd)}\" is not an absolute path");
+        }
+        string? reason = null;
+        try
+        {
+            using var dir = RootfsPath.Open(root, cwd);
+            if (RootfsPath.KindOf(dir) != RootfsPath.Kind.Directory)
+            {
+                reason = "is not a directory in the container";
+            }
+        }
+        catch (EntrypointException e) when (e.Error != EntrypointError.NotFound || !e.Reason.StartsWith("no such file", StringComparison.Ordinal))
+        {
+            reason = e.Reason;
+        }
+        catch (EntrypointException)
+        {
+            // Missing: see above.
+        }
+        if (reason is not null)
+        {
+            throw new ShimException(StatusCode.InvalidArgument, $"process.cwd {UntrustedText.Excerpt(cwd)}: {reason}");
+        }
     }
 
     /// <summary>

@@ -107,16 +107,62 @@ public sealed class AttackTests(WasmShimFixture fx, ITestOutputHelper output) : 
         Assert.DoesNotContain("SECRET", result.ToString());
     }
 
-    [Fact]
-    public async Task A_module_that_is_a_fifo_fails_create_at_once()
+    [Theory]
+    [InlineData("mkfifo", new[] { "-m", "0644" }, "fifo")]
+    [InlineData("mknod", new[] { "-m", "0644" }, "zero")] // the node of /dev/zero, "c 1 5", appended below
+    public async Task A_module_that_is_a_fifo_or_a_device_fails_create_at_once(string tool, string[] options, string what)
     {
-        await using var c = await ConfigContainer.CreateAsync(fx, "fifo");
-        File.Delete(Path.Combine(c.Rootfs, "app.wasm"));
-        Assert.Equal(0, (await ProcessRunner.RunAsync("mkfifo", [Path.Combine(c.Rootfs, "app.wasm")], null, TimeSpan.FromSeconds(10))).ExitCode);
+        await using var c = await ConfigContainer.CreateAsync(fx, what);
+        var module = Path.Combine(c.Rootfs, "app.wasm");
+        File.Delete(module);
+        string[] node = tool == "mknod" ? [module, "c", "1", "5"] : [module];
+        Assert.Equal(0, (await ProcessRunner.RunAsync(tool, [.. options, .. node], null, TimeSpan.FromSeconds(10))).ExitCode);
         var result = await c.RunAsync();
+        output.WriteLine(result.ToString());
         Assert.False(result.Succeeded, result.ToString());
         Assert.Contains("/app.wasm", result.Stderr);
         Assert.Contains("not a regular file", result.Stderr);
+    }
+
+    [Fact]
+    public async Task A_working_directory_that_is_a_symlink_loop_fails_create_naming_it()
+    {
+        await using var c = await ConfigContainer.CreateAsync(fx, "cwd-loop");
+        File.CreateSymbolicLink(Path.Combine(c.Rootfs, "a"), "b");
+        File.CreateSymbolicLink(Path.Combine(c.Rootfs, "b"), "a");
+        c.Process["cwd"] = "/a";
+        var result = await c.Args("ls", ".").RunAsync();
+        output.WriteLine(result.ToString());
+        Assert.False(result.Succeeded, result.ToString());
+        Assert.Contains("/a", result.Stderr);
+        Assert.Contains("cwd", result.Stderr);
+    }
+
+    [Fact]
+    public async Task A_preopen_annotation_naming_host_folders_preopens_the_containers_own_or_is_refused()
+    {
+        // The rootfs has an /etc of its own: the annotation means that one, never the host's.
+        await using (var own = await ConfigContainer.CreateAsync(fx, "preopen-etc"))
+        {
+            Directory.CreateDirectory(Path.Combine(own.Rootfs, "etc"));
+            File.WriteAllText(Path.Combine(own.Rootfs, "etc", "container-marker"), "");
+            own.Spec["annotations"] = new JsonObject { [WasiPreopens.Annotation] = "/etc:ro" };
+            var listed = await own.Args("ls", "/etc").RunAsync();
+            output.WriteLine(listed.ToString());
+            Assert.True(listed.Succeeded, listed.ToString());
+            Assert.Contains("container-marker", listed.Stdout);
+            Assert.DoesNotContain("passwd", listed.Stdout);
+        }
+        // Climbing above the root, or a folder the rootfs does not have, fails Create and names the preopen.
+        foreach (var (annotation, named) in new[] { ("/../../../etc:ro", "/../../../etc"), (_host + ":ro", _host) })
+        {
+            await using var hostile = await ConfigContainer.CreateAsync(fx, "preopen-host");
+            hostile.Spec["annotations"] = new JsonObject { [WasiPreopens.Annotation] = annotation };
+            var refused = await hostile.Args("ls", "/").RunAsync();
+            output.WriteLine(refused.ToString());
+            Assert.False(refused.Succeeded, refused.ToString());
+            Assert.Contains(named, refused.Stderr);
+        }
     }
 
     [Fact]
@@ -214,6 +260,8 @@ public sealed class AttackTests(WasmShimFixture fx, ITestOutputHelper output) : 
     [InlineData(0, """{"bounding": ["CAP_NET_BIND_SERVICE", "CAP_KILL"], "effective": ["CAP_NET_BIND_SERVICE"], "permitted": ["CAP_NET_BIND_SERVICE"], "inheritable": [], "ambient": []}""")]
     [InlineData(1000, """{"bounding": ["CAP_NET_BIND_SERVICE", "CAP_KILL"], "effective": ["CAP_NET_BIND_SERVICE"], "permitted": ["CAP_NET_BIND_SERVICE"], "inheritable": ["CAP_NET_BIND_SERVICE"], "ambient": []}""")]
     [InlineData(1000, """{"bounding": ["CAP_NET_BIND_SERVICE"], "effective": ["CAP_NET_BIND_SERVICE"], "permitted": ["CAP_NET_BIND_SERVICE"], "inheritable": ["CAP_NET_BIND_SERVICE"], "ambient": ["CAP_NET_BIND_SERVICE"]}""")]
+    // A non-root user whose spec asks for the powerful capabilities in every set but the ambient one keeps none.
+    [InlineData(1000, """{"bounding": ["CAP_SYS_ADMIN", "CAP_DAC_OVERRIDE", "CAP_SETUID"], "effective": ["CAP_SYS_ADMIN", "CAP_DAC_OVERRIDE", "CAP_SETUID"], "permitted": ["CAP_SYS_ADMIN", "CAP_DAC_OVERRIDE", "CAP_SETUID"], "inheritable": ["CAP_SYS_ADMIN"], "ambient": []}""")]
     public async Task Capability_sets_are_the_ones_runc_leaves(int uid, string capabilities)
     {
         async Task<Dictionary<string, string>> SetsOf(ConfigContainer c)
@@ -234,6 +282,44 @@ public sealed class AttackTests(WasmShimFixture fx, ITestOutputHelper output) : 
         var theirs = await SetsOf(runc);
         output.WriteLine(string.Join(", ", mine.Select(p => $"{p.Key}={p.Value}")));
         Assert.Equal(theirs.OrderBy(p => p.Key), mine.OrderBy(p => p.Key));
+    }
+
+    [Fact]
+    public async Task A_linux_container_the_shim_hands_to_runc_is_confined_as_under_runc_itself()
+    {
+        // What the kernel says of the task: its capability sets, no_new_privs and seccomp state, which namespaces
+        // differ from the host's, and what its root holds.
+        async Task<string[]> Observe(ConfigContainer c)
+        {
+            c.Namespace("pid").Namespace("ipc").Namespace("uts").Namespace("network");
+            c.Process["user"] = new JsonObject { ["uid"] = 1000, ["gid"] = 1000 };
+            c.Process["noNewPrivileges"] = true;
+            c.Process["capabilities"] = JsonNode.Parse("""{"bounding": ["CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN"], "effective": ["CAP_SYS_ADMIN"], "permitted": ["CAP_SYS_ADMIN"], "inheritable": [], "ambient": ["CAP_NET_BIND_SERVICE"]}""");
+            var linux = c.Spec["linux"]!.AsObject();
+            linux["seccomp"] = JsonNode.Parse("""{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"], "syscalls": [{"names": ["mknodat", "mknod"], "action": "SCMP_ACT_ERRNO"}]}""");
+            linux["maskedPaths"] = new JsonArray("/proc/kcore");
+            linux["readonlyPaths"] = new JsonArray("/proc/sys");
+            var pid = await c.StartDetachedAsync();
+            var status = File.ReadAllLines($"/proc/{pid}/status")
+                .Where(l => l.StartsWith("Cap", StringComparison.Ordinal) || l.StartsWith("NoNewPrivs", StringComparison.Ordinal)
+                    || l.StartsWith("Seccomp", StringComparison.Ordinal) || l.StartsWith("Uid", StringComparison.Ordinal));
+            var namespaces = new[] { "mnt", "pid", "ipc", "uts", "net", "cgroup", "user" }
+                .Where(n => new FileInfo($"/proc/{pid}/ns/{n}").LinkTarget != new FileInfo($"/proc/self/ns/{n}").LinkTarget)
+                .Select(n => "new " + n);
+            var root = Directory.EnumerateFileSystemEntries($"/proc/{pid}/root").Select(e => "/" + Path.GetFileName(e)).Order();
+            string[] seen = [.. status, .. namespaces, .. root];
+            await c.DeleteAsync();
+            return seen;
+        }
+
+        await using var dispatched = ConfigContainer.CreateRunc(fx, "dispatch", WasmShimFixture.Runtime).Command("/bin/busybox", "sleep", "60");
+        await using var runc = ConfigContainer.CreateRunc(fx, "dispatch-runc").Command("/bin/busybox", "sleep", "60");
+        var mine = await Observe(dispatched);
+        var theirs = await Observe(runc);
+        output.WriteLine(string.Join("\n", mine));
+        Assert.Contains("new mnt", mine);
+        Assert.Contains(mine, l => l.StartsWith("Seccomp:", StringComparison.Ordinal) && l.EndsWith("2", StringComparison.Ordinal));
+        Assert.Equal(theirs, mine);
     }
 
     private static JsonObject Bind(string source, string destination, string mode) => new()

@@ -67,11 +67,11 @@ public sealed class ConfigContainer : IAsyncDisposable
     /// <summary>
     /// The same container for runc (<c>io.containerd.runc.v2</c>): the host's static busybox as <c>/bin/busybox</c>,
     /// for comparing what runc makes of a spec with what the wasm shim makes of it. Set its command with
-    /// <see cref="Command"/>.
+    /// <see cref="Command"/>. With <paramref name="runtime"/> the wasm shim's, the shim hands it to runc itself.
     /// </summary>
-    public static ConfigContainer CreateRunc(WasmShimFixture fx, string prefix)
+    public static ConfigContainer CreateRunc(WasmShimFixture fx, string prefix, string runtime = "io.containerd.runc.v2")
     {
-        var c = new ConfigContainer(fx, prefix, "/bin/busybox", "io.containerd.runc.v2");
+        var c = new ConfigContainer(fx, prefix, "/bin/busybox", runtime);
         Directory.CreateDirectory(Path.Combine(c.Rootfs, "bin"));
         File.Move(Path.Combine(c.Rootfs, "app.wasm"), Path.Combine(c.Rootfs, "bin", "busybox"));
         // runc needs a mount namespace and its /proc.

@@ -26,7 +26,7 @@ public sealed class MemoryBudgetTests(WasmShimFixture fx, ITestOutputHelper outp
 
     [Theory]
     [InlineData(64, 48)]
-    [InlineData(128, 112)]
+    [InlineData(128, 104)]
     public async Task C_program_gets_most_of_the_memory_limit_and_then_a_failed_malloc_not_an_oom_kill(int limitMib, int atLeastMib)
     {
         var (result, exitStatus) = await RunProbeAsync($"malloc-{limitMib}", limitMib, []);

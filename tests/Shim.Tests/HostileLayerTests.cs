@@ -76,8 +76,10 @@ public sealed class HostileLayerTests(WasmShimFixture fx, ITestOutputHelper outp
         {
             await fx.Containerd.CtrAsync("images", "rm", image);
         }
-        Directory.Delete(_host, recursive: true);
-        Directory.Delete(_work, recursive: true);
+        foreach (var folder in new[] { _host, _work }.Where(Directory.Exists))
+        {
+            Directory.Delete(folder, recursive: true);
+        }
     }
 
     [Fact]

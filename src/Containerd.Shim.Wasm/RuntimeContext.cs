@@ -57,6 +57,9 @@ public sealed class RuntimeContext : IDisposable
         {
             return null;
         }
+        // What the runtime allocated while preparing (spec, module bytes, compile) is garbage now: hand its pages
+        // back before measuring, so that they are the guest's budget rather than the runtime's idle heap.
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         var charge = MemoryChargeFds.Read();
         var held = charge is { } c ? (long)c.Unreclaimable : ResidentBytes();
         var budget = Math.Max(limit - held - RunMargin, 0);

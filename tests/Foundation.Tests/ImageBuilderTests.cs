@@ -115,6 +115,33 @@ public sealed class ImageBuilderTests : IDisposable
     }
 
     [Fact]
+    public void TarLayerCarriesTheCallersTarUnchangedWithItsDigestAsDiffId()
+    {
+        using var written = new MemoryStream();
+        using (var writer = new TarWriter(written, TarEntryFormat.Pax, leaveOpen: true))
+        {
+            writer.WriteEntry(new PaxTarEntry(TarEntryType.HardLink, "../escape") { LinkName = "/etc/passwd" });
+        }
+        var tar = written.ToArray();
+        var fromFile = Path.Combine(_dir, "layer.tar");
+        File.WriteAllBytes(fromFile, tar);
+
+        foreach (var layer in new[] { new TarLayer(tar), new TarLayer(fromFile) })
+        {
+            var built = ImageLayoutWriter.Write(new ImageDefinition { Name = "example.com/raw:1", Layers = [layer] }, Path.Combine(_dir, "raw.tar"));
+            var files = ReadTar(built.Path);
+            var descriptor = Json(Blob(files, built.ManifestDigest)).GetProperty("layers")[0];
+            var config = Json(Blob(files, built.ConfigDigest));
+
+            Assert.Equal(MediaTypes.Layer, descriptor.GetProperty("mediaType").GetString());
+            Assert.Equal(tar, Blob(files, descriptor.GetProperty("digest").GetString()!));
+            Assert.Equal(Digest.Sha256(tar), config.GetProperty("rootfs").GetProperty("diff_ids")[0].GetString());
+        }
+        Assert.Throws<InputNotFoundException>(() =>
+            ImageLayoutWriter.WriteToArray(new ImageDefinition { Name = "example.com/raw:1", Layers = [new TarLayer(Path.Combine(_dir, "missing.tar"))] }, out _));
+    }
+
+    [Fact]
     public void WasmLayerImageCarriesTheModuleAsAComponentLayerWithoutDiffIds()
     {
         var built = ImageLayoutWriter.Write(KnownImages.WasmLayer(DemoWasm()), Path.Combine(_dir, "oci.tar"));

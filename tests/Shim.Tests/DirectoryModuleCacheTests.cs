@@ -43,7 +43,12 @@ public sealed class DirectoryModuleCacheTests : IDisposable
     {
         var cache = Cache(1 << 20, "module a");
         cache.Store(Engine, Hash, Artifact(1000, 1));
-        var file = cache.Find(Engine, Hash, out _)!.Path!;
+        string file;
+        using (var first = cache.Find(Engine, Hash, out _)!)
+        {
+            // The path is the descriptor's (/proc/self/fd/N): the file it names is the entry on disk.
+            file = new FileInfo(first.Path!).LinkTarget ?? first.Path!;
+        }
         File.WriteAllBytes(file, Artifact(400, 2));
 
         var found = cache.Find(Engine, Hash, out var problem);

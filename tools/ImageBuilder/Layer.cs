@@ -1,6 +1,6 @@
 namespace ImageBuilder;
 
-/// <summary>A layer of an image: a filesystem tar (<see cref="FilesystemLayer"/>) or a raw blob such as a wasm module (<see cref="BlobLayer"/>).</summary>
+/// <summary>A layer of an image: a filesystem tar (<see cref="FilesystemLayer"/>, or one written by the caller: <see cref="TarLayer"/>) or a raw blob such as a wasm module (<see cref="BlobLayer"/>).</summary>
 public abstract class Layer
 {
     private protected Layer()

@@ -1,5 +1,6 @@
 using Containerd.Shimkit;
 using Containerd.Shimkit.Cgroups;
+using Containerd.Shimkit.Oci;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 
@@ -41,7 +42,7 @@ internal sealed class InstanceCgroup : IDisposable
         var path = CgroupPath.Resolve(linux.CgroupsPath, config.Namespace, config.Id);
         try
         {
-            return new InstanceCgroup(config.Id, Cgroup.Create(CgroupHierarchy.Host, path, linux.Resources));
+            return new InstanceCgroup(config.Id, Cgroup.Create(CgroupHierarchy.Host, path, WithRuncDevices(linux.Resources)));
         }
         catch (ShimException e)
         {
@@ -61,7 +62,32 @@ internal sealed class InstanceCgroup : IDisposable
 
     public Any Stats() => Cgroup.Stats();
 
-    public void Update(Any resources) => Cgroup.Apply(CgroupResources.Unpack(resources, _id));
+    public void Update(Any resources) => Cgroup.Apply(WithRuncDevices(CgroupResources.Unpack(resources, _id))!);
+
+    // What runc lets every container use after the spec's own device rules (its specconv's allowed devices): mknod
+    // of any node, and the pseudo-devices every program expects (null, zero, full, random, urandom, tty, ptmx, the
+    // pseudo-terminals). CRI's specs carry only a deny-all rule and rely on these; without them the runtime of the
+    // instance process cannot open /dev/urandom. Appended only to rules the spec gives, as runc appends them.
+    private static readonly LinuxDeviceCgroup[] RuncDevices =
+    [
+        new() { Allow = true, Type = "c", Access = "m" },
+        new() { Allow = true, Type = "b", Access = "m" },
+        Char(1, 3), Char(1, 5), Char(1, 7), Char(1, 8), Char(1, 9), Char(5, 0), Char(5, 2), Char(136, null),
+    ];
+
+    private static LinuxDeviceCgroup Char(long major, long? minor) =>
+        new() { Allow = true, Type = "c", Major = major, Minor = minor, Access = "rwm" };
+
+    /// <summary>The resources with runc's always-allowed devices after the spec's device rules, when it has some; a
+    /// copy, the spec is left as it is.</summary>
+    internal static LinuxResources? WithRuncDevices(LinuxResources? resources) =>
+        resources?.Devices is not { } devices ? resources : new LinuxResources
+        {
+            Memory = resources.Memory,
+            Cpu = resources.Cpu,
+            Pids = resources.Pids,
+            Devices = [.. devices, .. RuncDevices],
+        };
 
     /// <summary>Stops watching and removes the cgroup; failures are logged, never thrown (Delete must go on).</summary>
     public void Dispose()

@@ -28,6 +28,9 @@ public sealed class KitDeviceRulesTests
         Allow("c", 5, 1), Allow("c", 5, 2), Allow("c", 136, null), Allow("c", 10, 200),
     ];
 
+    private static DeviceRuleSet ForContainer(List<LinuxDeviceCgroup> rules) =>
+        DeviceRuleSet.FromSpec(Containerd.Shim.Wasm.InstanceCgroup.WithRuncDevices(new LinuxResources { Devices = rules })!.Devices!);
+
     private static string Exceptions(DeviceRuleSet set) =>
         string.Join(", ", set.Exceptions.Select(e => $"{e.Key} {DeviceRule.Letters(e.Value)}"));
 
@@ -38,6 +41,22 @@ public sealed class KitDeviceRulesTests
         Assert.False(set.DefaultAllow);
         Assert.Equal("c 1:3 rwm, c 1:5 rwm, c 1:7 rwm, c 1:8 rwm, c 1:9 rwm, c 5:0 rwm, c 5:1 rwm, c 5:2 rwm, c 10:200 rwm, c 136:* rwm",
             Exceptions(set));
+    }
+
+    [Fact]
+    public void A_container_also_gets_the_devices_runc_always_allows()
+    {
+        // CRI's spec carries only the deny-all rule: runc still lets the container use null, zero, urandom and the rest.
+        var cri = ForContainer([Deny("a")]);
+        Assert.False(cri.DefaultAllow);
+        Assert.Equal("b *:* m, c *:* m, c 1:3 rwm, c 1:5 rwm, c 1:7 rwm, c 1:8 rwm, c 1:9 rwm, c 5:0 rwm, c 5:2 rwm, c 136:* rwm",
+            Exceptions(cri));
+        // A disk the spec does not allow stays out; one it allows stays in.
+        Assert.DoesNotContain("b 7:", Exceptions(cri));
+        Assert.Contains("b 7:0 rw", Exceptions(ForContainer([Deny("a"), Allow("b", 7, 0, "rw")])));
+        // A spec that allows everything keeps doing so.
+        Assert.True(ForContainer([Allow("a")]).DefaultAllow);
+        Assert.Null(Containerd.Shim.Wasm.InstanceCgroup.WithRuncDevices(new LinuxResources())!.Devices);
     }
 
     [Fact]

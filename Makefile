@@ -89,7 +89,7 @@ $(addprefix $(OUT)/bin/,$(SHARED_BINS)): $(OUT)/bin/%: $(SHIM_SOURCES)
 # command that imports an interface no host has, both written in component text and assembled by jco. The npm toolchain is pinned by tools/components/package-lock.json.
 COMPONENTS_DIR := $(OUT)/components
 COMPONENTS := $(COMPONENTS_DIR)/hello.wasm $(COMPONENTS_DIR)/neither.wasm $(COMPONENTS_DIR)/unlinkable.wasm $(COMPONENTS_DIR)/http-echo.wasm \
-	$(COMPONENTS_DIR)/http-fetch.wasm
+	$(COMPONENTS_DIR)/http-fetch.wasm $(COMPONENTS_DIR)/http-limits.wasm
 COMPONENT_TOOLS := tools/components/node_modules/.installed
 # The hello component as a plain image (the component at /hello.wasm in the rootfs) and as a wasm-layer image.
 COMPONENT_IMAGE := $(OUT)/images/hello-component.tar
@@ -266,5 +266,9 @@ $(HTTP_ECHO): tools/components/http-echo/echo.js tools/components/http-echo/worl
 $(COMPONENTS_DIR)/http-fetch.wasm: tools/components/http-fetch/fetch.js tools/components/http-echo/world.wit tools/components/http-echo/build.mjs $(COMPONENT_TOOLS)
 	@mkdir -p $(dir $@)
 	node tools/components/http-echo/build.mjs $@ tools/components/http-fetch/fetch.js
+# The wasi:http limit tests' hostile guest: a request that spins forever, a body that never ends.
+$(COMPONENTS_DIR)/http-limits.wasm: tools/components/http-limits/limits.js tools/components/http-echo/world.wit tools/components/http-echo/build.mjs $(COMPONENT_TOOLS)
+	@mkdir -p $(dir $@)
+	node tools/components/http-echo/build.mjs $@ tools/components/http-limits/limits.js
 bench-http: $(HTTP_ECHO)
 	$(DOTNET) run --project bench/http -c $(CONFIGURATION) -- $(HTTP_ECHO) 2000 16

@@ -55,7 +55,7 @@ internal sealed class CompilationCache
         HttpEngine = new Http.ProxyEngineOptions(optLevel, httpPooling);
         // The wasi:http host compiles on an engine of its own (libwasmtime's defaults, not the .NET binding's), so its
         // artifacts get keys of their own even where the settings read alike.
-        HttpDescription = $"{Description}; wasi:http host{(httpPooling ? "; pooling allocator" : "")}";
+        HttpDescription = $"{Description}; wasi:http host; epoch interruption{(httpPooling ? "; pooling allocator" : "")}";
         HttpCompatibilityHash = Hash(HttpDescription);
     }
 

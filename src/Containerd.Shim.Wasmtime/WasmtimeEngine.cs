@@ -61,6 +61,8 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
             {
                 // Served by the wasi:http host (Http/), which links the proxy world's imports itself, on an engine of
                 // its own; loading it here also links it, so a proxy the host cannot serve fails Create.
+                // The server's limits come from the shim's environment: a value they cannot have fails Create.
+                _ = Http.HttpServerLimits.FromEnvironment();
                 _httpProxy = Load(_engine, entrypoint, bytes, proxy: true).Proxy;
                 ShimTrace.Mark("instance: proxy component loaded");
                 return;

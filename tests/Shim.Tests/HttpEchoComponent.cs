@@ -34,6 +34,21 @@ public static class HttpFetchComponent
     public static byte[] Precompiled => Component.Precompiled;
 }
 
+/// <summary>
+/// The hostile component of the limit tests (tools/components/http-limits): <c>/spin</c> loops forever in wasm code,
+/// <c>/endless</c> streams a body that never ends, any other path answers <c>ok</c>.
+/// </summary>
+public static class HttpLimitsComponent
+{
+    private static readonly HttpTestComponent Component = new("http-limits", "http-limits/limits.js");
+
+    public static string PathOf => Component.PathOf;
+
+    public static byte[] Wasm => Component.Wasm;
+
+    public static byte[] Precompiled => Component.Precompiled;
+}
+
 /// <summary>A componentize-js wasi:http component of tools/components, built (and precompiled) on first use.</summary>
 internal sealed class HttpTestComponent
 {

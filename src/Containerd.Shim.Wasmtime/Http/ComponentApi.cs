@@ -32,6 +32,8 @@ internal static unsafe partial class ComponentApi
     [LibraryImport(Lib)] public static partial void wasmtime_pooling_allocation_config_table_keep_resident_set(IntPtr pooling, nuint size);
     [LibraryImport(Lib)] public static partial void wasmtime_pooling_allocation_config_max_unused_warm_slots_set(IntPtr pooling, uint slots);
     [LibraryImport(Lib)] public static partial void wasmtime_config_memory_init_cow_set(IntPtr config, [MarshalAs(UnmanagedType.U1)] bool enable);
+    [LibraryImport(Lib)] public static partial void wasmtime_config_epoch_interruption_set(IntPtr config, [MarshalAs(UnmanagedType.U1)] bool enable);
+    [LibraryImport(Lib)] public static partial void wasmtime_engine_increment_epoch(IntPtr engine);
     [LibraryImport(Lib)] public static partial void wasm_byte_vec_new(ByteVec* vec, nuint size, byte* data);
     [LibraryImport(Lib)] public static partial void wasm_byte_vec_delete(ByteVec* vec);
 

@@ -7,13 +7,13 @@ namespace Containerd.Shim.Wasmtime.Http;
 /// Runs a wasi:http/proxy component as a container's program: listens on the address the container's environment
 /// names (<see cref="WasiHttpServer.AddressVariable"/>, default <see cref="WasiHttpServer.DefaultAddress"/>) in the
 /// instance process, which already lives in the container's network namespace, until a signal ends it. SIGINT
-/// stops accepting, lets requests in flight finish and exits 0; a second signal, or SIGTERM, exits 128+signal at
+/// stops accepting, lets requests in flight finish (for <see cref="HttpServerLimits.DrainTimeout"/>) and exits 0; a second signal, or SIGTERM, exits 128+signal at
 /// once, as runwasi's wasmtime shim does.
 /// </summary>
 public static class HttpProxyRunner
 {
-    /// <summary>How long SIGINT waits for requests in flight.</summary>
-    public static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
+    /// <summary>How long SIGINT waits for requests in flight unless CONTAINERD_SHIM_WASMTIME_HTTP_DRAIN_TIMEOUT says.</summary>
+    public static readonly TimeSpan DrainTimeout = HttpServerLimits.Default.DrainTimeout;
 
     private const int SigInt = 2, SigTerm = 15;
 
@@ -40,11 +40,13 @@ public static class HttpProxyRunner
     internal static int Run(ProxyHost host, IEnumerable<(string Name, string Value)> env, string name)
     {
         IPEndPoint endpoint;
+        HttpServerLimits limits;
         try
         {
             endpoint = WasiHttpServer.ParseAddress(env.LastOrDefault(e => e.Name == WasiHttpServer.AddressVariable).Value);
+            limits = HttpServerLimits.FromEnvironment();
         }
-        catch (FormatException e)
+        catch (Exception e) when (e is FormatException or Containerd.Shimkit.ShimException)
         {
             host.Dispose();
             Console.Error.WriteLine($"wasmtime: {name}: {e.Message}");
@@ -72,7 +74,7 @@ public static class HttpProxyRunner
         WasiHttpServer server;
         try
         {
-            server = WasiHttpServer.StartAsync(host, endpoint).GetAwaiter().GetResult();
+            server = WasiHttpServer.StartAsync(host, endpoint, limits).GetAwaiter().GetResult();
         }
         catch (Exception e) when (e is IOException or InvalidOperationException)
         {
@@ -83,7 +85,7 @@ public static class HttpProxyRunner
         var status = stop.Task.GetAwaiter().GetResult();
         try
         {
-            server.StopAsync(DrainTimeout).GetAwaiter().GetResult();
+            server.StopAsync(limits.DrainTimeout).GetAwaiter().GetResult();
         }
         finally
         {

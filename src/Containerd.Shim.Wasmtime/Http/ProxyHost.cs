@@ -42,6 +42,11 @@ internal sealed unsafe class ProxyHost : IDisposable
     private readonly GuestThreads _threads = new(GuestThreadStack, "wasi-http guest");
     private readonly bool _ownsEngine;
     private readonly bool _epochInterruption;
+    // Advances the epoch of an engine this host owns; the shared daemon's engine has a ticker of its own.
+    private readonly Timer? _ticker;
+
+    /// <summary>How often an owned engine's epoch advances: how late a guest notices its request was aborted.</summary>
+    private static readonly TimeSpan TickInterval = TimeSpan.FromMilliseconds(100);
 
     private ProxyHost(IntPtr engine, IntPtr component, bool ownsEngine, bool epochInterruption)
     {
@@ -49,6 +54,10 @@ internal sealed unsafe class ProxyHost : IDisposable
         _component = component;
         _ownsEngine = ownsEngine;
         _epochInterruption = epochInterruption;
+        if (ownsEngine && epochInterruption)
+        {
+            _ticker = new Timer(static e => wasmtime_engine_increment_epoch((IntPtr)e!), engine, TickInterval, TickInterval);
+        }
         _linker = wasmtime_component_linker_new(engine);
         try
         {
@@ -105,6 +114,9 @@ internal sealed unsafe class ProxyHost : IDisposable
         // An instance maps the component's initial memory copy-on-write instead of copying it (Wasmtime's default,
         // said explicitly because everything below relies on it).
         wasmtime_config_memory_init_cow_set(config, true);
+        // A guest looping in wasm code must stop when its client goes away or the drain deadline passes: it traps at
+        // the next epoch tick after its request was aborted (OnEpochDeadline).
+        wasmtime_config_epoch_interruption_set(config, true);
         if (options.Pooling)
         {
             // Pooled instance slots are reused instead of mapped and unmapped per request (munmap with TLB
@@ -125,7 +137,7 @@ internal sealed unsafe class ProxyHost : IDisposable
             Check(load(engine, out var component), "loading the component");
             try
             {
-                return new ProxyHost(engine, component, ownsEngine: true, epochInterruption: false);
+                return new ProxyHost(engine, component, ownsEngine: true, epochInterruption: true);
             }
             catch
             {
@@ -298,6 +310,14 @@ internal sealed unsafe class ProxyHost : IDisposable
             double Ms(long t) => t * 1000.0 / Stopwatch.Frequency / _pCount;
             Console.Error.WriteLine($"wasi:http profile, mean ms of {_pCount} requests (wall): waiting for a thread {Ms(_pThread):F3}, " +
                 $"store {Ms(_pStore):F3}, instantiate {Ms(_pInstantiate):F3}, handle {Ms(_pCall):F3}, post-return {Ms(_pPostReturn):F3}, store delete {Ms(_pDelete):F3}");
+        }
+        // Waits for a tick in progress: the engine must outlive it.
+        using (var stopped = new ManualResetEvent(false))
+        {
+            if (_ticker is { } ticker && ticker.Dispose(stopped))
+            {
+                stopped.WaitOne();
+            }
         }
         wasmtime_component_export_index_delete(_handleIndex);
         wasmtime_component_linker_delete(_linker);
@@ -717,7 +737,8 @@ internal sealed unsafe class ProxyHost : IDisposable
         }
     }
 
-    /// <summary>Each epoch tick: a killed container's guest traps, any other runs on to the next tick.</summary>
+    /// <summary>Each epoch tick: a killed container's guest traps, and so does one whose request was aborted (the
+    /// client went away, or the drain deadline passed); any other runs on to the next tick.</summary>
     [UnmanagedCallersOnly]
     private static IntPtr OnEpochDeadline(IntPtr context, IntPtr data, ulong* delta, byte* kind)
     {
@@ -725,6 +746,10 @@ internal sealed unsafe class ProxyHost : IDisposable
         if (request.Guest.Killed)
         {
             return wasmtime_error_new("the container was killed");
+        }
+        if (request.Exchange.Aborted.IsCancellationRequested)
+        {
+            return wasmtime_error_new("the request was aborted (the client went away or the server stopped)");
         }
         *delta = 1;
         return IntPtr.Zero;

@@ -25,6 +25,10 @@ internal interface IProxyExchange
     void StartResponse(int status, IReadOnlyList<KeyValuePair<string, byte[]>> headers);
 
     Stream ResponseBody { get; }
+
+    /// <summary>Cancelled when the client went away or the server aborted the request (a stop past its drain
+    /// deadline): body writes fail from then on, and a guest still running traps at its next epoch tick.</summary>
+    CancellationToken Aborted { get; }
 }
 
 /// <summary>
@@ -146,7 +150,7 @@ internal sealed class ProxyRequest(IProxyExchange exchange, ProxyGuestContext gu
         }
         if (bytes.Length > 0)
         {
-            Exchange.ResponseBody.WriteAsync(bytes.ToArray()).AsTask().GetAwaiter().GetResult();
+            Send(Exchange.ResponseBody.WriteAsync(bytes.ToArray(), Exchange.Aborted).AsTask());
         }
     }
 
@@ -154,7 +158,28 @@ internal sealed class ProxyRequest(IProxyExchange exchange, ProxyGuestContext gu
     {
         if (ResponseStarted)
         {
-            Exchange.ResponseBody.FlushAsync().GetAwaiter().GetResult();
+            Send(Exchange.ResponseBody.FlushAsync(Exchange.Aborted));
+        }
+    }
+
+    /// <summary>
+    /// Waits for a write or flush. Kestrel completes writes to a connection that is gone without an error, so a
+    /// guest writing an endless body would never learn of it: an aborted request fails the write instead (the
+    /// guest's output-stream reports last-operation-failed), also one that waits on a client not reading.
+    /// </summary>
+    private void Send(Task write)
+    {
+        if (Exchange.Aborted.IsCancellationRequested)
+        {
+            throw new IOException("the client went away");
+        }
+        try
+        {
+            write.GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException e)
+        {
+            throw new IOException("the client went away", e);
         }
     }
 
@@ -169,7 +194,7 @@ internal sealed class ProxyRequest(IProxyExchange exchange, ProxyGuestContext gu
         if (_early is { Length: > 0 } early)
         {
             _early = null;
-            Exchange.ResponseBody.WriteAsync(early.GetBuffer().AsMemory(0, (int)early.Length)).AsTask().GetAwaiter().GetResult();
+            Send(Exchange.ResponseBody.WriteAsync(early.GetBuffer().AsMemory(0, (int)early.Length), Exchange.Aborted).AsTask());
         }
     }
 }

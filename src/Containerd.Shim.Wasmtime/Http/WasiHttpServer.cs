@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -15,7 +16,9 @@ namespace Containerd.Shim.Wasmtime.Http;
 
 /// <summary>
 /// Serves a wasi:http/proxy component over HTTP/1.1 with Kestrel: every request gets a fresh instance of the
-/// component (<see cref="ProxyHost"/>), keep-alive and chunked bodies are Kestrel's.
+/// component (<see cref="ProxyHost"/>), keep-alive and chunked bodies are Kestrel's. What one client may take is
+/// bounded by <see cref="HttpServerLimits"/>: connections, guests running at once, header and body sizes, slow
+/// clients, and how long a stop waits.
 /// </summary>
 public sealed class WasiHttpServer : IAsyncDisposable
 {
@@ -28,12 +31,18 @@ public sealed class WasiHttpServer : IAsyncDisposable
     private readonly ProxyHost _host;
     private readonly bool _ownsHost;
     private readonly WebApplication _app;
+    private readonly Guests _guests;
 
-    private WasiHttpServer(ProxyHost host, bool ownsHost, WebApplication app)
+    /// <summary>How long a stop waits, after aborting the connections, for guests to notice (an epoch tick, or a
+    /// host call returning) before it gives up on them.</summary>
+    private static readonly TimeSpan GuestGrace = TimeSpan.FromSeconds(2);
+
+    private WasiHttpServer(ProxyHost host, bool ownsHost, WebApplication app, Guests guests)
     {
         _host = host;
         _ownsHost = ownsHost;
         _app = app;
+        _guests = guests;
     }
 
     /// <summary>The endpoints Kestrel bound (with the real port when port 0 was asked for).</summary>
@@ -67,14 +76,21 @@ public sealed class WasiHttpServer : IAsyncDisposable
     /// </summary>
     public static async Task<WasiHttpServer> StartAsync(ReadOnlyMemory<byte> component, IPEndPoint endpoint, bool precompiled = false,
         CancellationToken cancellationToken = default) =>
-        await StartAsync(ProxyHost.Load(component.Span, precompiled), endpoint, cancellationToken);
+        await StartAsync(ProxyHost.Load(component.Span, precompiled), endpoint, null, cancellationToken);
+
+    /// <summary>As <see cref="StartAsync(ReadOnlyMemory{byte}, IPEndPoint, bool, CancellationToken)"/>, with these
+    /// limits instead of <see cref="HttpServerLimits.Default"/>.</summary>
+    public static async Task<WasiHttpServer> StartWithLimitsAsync(ReadOnlyMemory<byte> component, IPEndPoint endpoint, HttpServerLimits limits,
+        bool precompiled, CancellationToken cancellationToken) =>
+        await StartAsync(ProxyHost.Load(component.Span, precompiled), endpoint, limits, cancellationToken);
 
     /// <summary>Starts listening with a loaded component, which the server owns from here on (also when this fails).</summary>
-    internal static async Task<WasiHttpServer> StartAsync(ProxyHost host, IPEndPoint endpoint, CancellationToken cancellationToken = default)
+    internal static async Task<WasiHttpServer> StartAsync(ProxyHost host, IPEndPoint endpoint, HttpServerLimits? limits = null,
+        CancellationToken cancellationToken = default)
     {
         try
         {
-            return await StartAsync(host, ownsHost: true, endpoint, null, ProxyGuestContext.Process, cancellationToken);
+            return await StartAsync(host, ownsHost: true, endpoint, null, ProxyGuestContext.Process, limits, cancellationToken);
         }
         catch
         {
@@ -89,8 +105,11 @@ public sealed class WasiHttpServer : IAsyncDisposable
     /// another network namespace for the shared-mode daemon; Kestrel takes it over and closes it when it stops).
     /// </summary>
     internal static async Task<WasiHttpServer> StartAsync(ProxyHost host, bool ownsHost, IPEndPoint endpoint,
-        Func<EndPoint, Socket>? listenSocket, ProxyGuestContext guest, CancellationToken cancellationToken = default)
+        Func<EndPoint, Socket>? listenSocket, ProxyGuestContext guest, HttpServerLimits? limits = null,
+        CancellationToken cancellationToken = default)
     {
+        limits ??= HttpServerLimits.Default;
+        var guests = new Guests(limits.MaxRequests);
         var builder = WebApplication.CreateSlimBuilder();
         // The container's stdout belongs to the component; Kestrel's own log lines would mix into it.
         builder.Logging.ClearProviders();
@@ -100,6 +119,20 @@ public sealed class WasiHttpServer : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(options =>
         {
             options.AddServerHeader = false;
+            var k = options.Limits;
+            // Kestrel closes a connection beyond the cap right after accepting it, without reading from it.
+            k.MaxConcurrentConnections = limits.MaxConnections;
+            k.MaxConcurrentUpgradedConnections = limits.MaxConnections;
+            k.MaxRequestHeadersTotalSize = (int)Math.Min(limits.MaxHeaderBytes, int.MaxValue);
+            k.MaxRequestHeaderCount = limits.MaxHeaders;
+            // Kestrel answers 413 to a declared length past it and fails the read of a chunked body that grows past it.
+            k.MaxRequestBodySize = limits.MaxBodyBytes;
+            // Measured from a request's first byte, so a client trickling its headers is cut off all the same.
+            k.RequestHeadersTimeout = limits.HeaderTimeout;
+            k.KeepAliveTimeout = limits.KeepAliveTimeout;
+            k.MinRequestBodyDataRate = limits.MinBodyBytesPerSecond > 0
+                ? new MinDataRate(limits.MinBodyBytesPerSecond, TimeSpan.FromSeconds(5))
+                : null;
             options.Listen(endpoint);
         });
         if (listenSocket is not null)
@@ -109,16 +142,47 @@ public sealed class WasiHttpServer : IAsyncDisposable
         var app = builder.Build();
         app.Run(async context =>
         {
+            if (context.Request.ContentLength > limits.MaxBodyBytes)
+            {
+                // Refused before a guest runs for it.
+                await Reject(context, StatusCodes.Status413PayloadTooLarge, $"request body larger than {limits.MaxBodyBytes} bytes\n");
+                return;
+            }
+            bool admitted;
             try
             {
-                await host.HandleAsync(new KestrelExchange(context), guest);
+                admitted = await guests.EnterAsync(limits.QueueTimeout, context.RequestAborted);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            if (!admitted)
+            {
+                context.Response.Headers.RetryAfter = "1";
+                await Reject(context, StatusCodes.Status503ServiceUnavailable,
+                    $"{limits.MaxRequests} requests are being served; try again\n");
+                return;
+            }
+            var exchange = new KestrelExchange(context, limits.MaxBodyBytes);
+            try
+            {
+                await host.HandleAsync(exchange, guest);
+                await exchange.FinishAsync();
             }
             catch (Exception e)
             {
                 // The guest's trap is the container's business: it goes to its stderr, and the client sees a 500
                 // or, when the response had started, an aborted one.
                 guest.Report($"wasi:http: {context.Request.Method} {context.Request.Path}: {e.Message}");
-                context.Abort();
+                if (!await exchange.TryFinishRejectedAsync())
+                {
+                    context.Abort();
+                }
+            }
+            finally
+            {
+                guests.Leave();
             }
         });
         try
@@ -130,7 +194,16 @@ public sealed class WasiHttpServer : IAsyncDisposable
             await app.DisposeAsync();
             throw;
         }
-        return new WasiHttpServer(host, ownsHost, app);
+        return new WasiHttpServer(host, ownsHost, app, guests);
+    }
+
+    /// <summary>A host-made plain-text answer and the end of the connection.</summary>
+    private static async Task Reject(HttpContext context, int status, string message)
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "text/plain";
+        context.Response.Headers.Connection = "close";
+        await context.Response.WriteAsync(message);
     }
 
     /// <summary>Parses "host:port" (IPv4, [IPv6] or a bare port) as the runwasi shim accepts it.</summary>
@@ -148,16 +221,25 @@ public sealed class WasiHttpServer : IAsyncDisposable
         throw new FormatException($"{AddressVariable}={text} is not an address and port");
     }
 
-    /// <summary>Stops accepting connections and waits (up to <paramref name="drain"/>) for requests in flight.</summary>
+    /// <summary>Stops accepting connections and waits (up to <paramref name="drain"/>) for requests in flight, then
+    /// aborts their connections and traps their guests.</summary>
     public async Task StopAsync(TimeSpan drain)
     {
         using var timeout = new CancellationTokenSource(drain);
-        await _app.StopAsync(timeout.Token);
+        await StopAsync(timeout.Token);
     }
 
     /// <summary>Stops accepting connections and waits for requests in flight until <paramref name="drain"/> is
-    /// cancelled, then aborts the connections left.</summary>
-    internal Task StopAsync(CancellationToken drain) => _app.StopAsync(drain);
+    /// cancelled, then aborts the connections left: their requests' guests trap at the next epoch tick.</summary>
+    internal async Task StopAsync(CancellationToken drain)
+    {
+        await _app.StopAsync(drain);
+        // Kestrel gives aborted connections about a second to end; a guest still in a host call may take longer.
+        await _guests.WaitIdleAsync(GuestGrace);
+    }
+
+    /// <summary>Requests whose guest is running now.</summary>
+    public int RunningGuests => _guests.Running;
 
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
@@ -165,7 +247,62 @@ public sealed class WasiHttpServer : IAsyncDisposable
         await _app.DisposeAsync();
         if (_ownsHost)
         {
+            if (_guests.Running > 0)
+            {
+                // A guest that did not stop (blocked in a host call) still uses the component and its engine:
+                // freeing them under it would crash the process, so they are left to the process's end.
+                return;
+            }
             _host.Dispose();
+        }
+    }
+
+    /// <summary>The requests whose guests run: at most the cap at once, the rest wait for a while.</summary>
+    private sealed class Guests(int max)
+    {
+        private readonly SemaphoreSlim _slots = new(max, max);
+        private readonly Lock _gate = new();
+        private int _running;
+        private TaskCompletionSource? _idle;
+
+        public int Running => Volatile.Read(ref _running);
+
+        public async Task<bool> EnterAsync(TimeSpan wait, CancellationToken aborted)
+        {
+            if (!await _slots.WaitAsync(wait, aborted))
+            {
+                return false;
+            }
+            Interlocked.Increment(ref _running);
+            return true;
+        }
+
+        public void Leave()
+        {
+            TaskCompletionSource? idle = null;
+            lock (_gate)
+            {
+                if (--_running == 0)
+                {
+                    (idle, _idle) = (_idle, null);
+                }
+            }
+            _slots.Release();
+            idle?.TrySetResult();
+        }
+
+        public async Task WaitIdleAsync(TimeSpan limit)
+        {
+            Task idle;
+            lock (_gate)
+            {
+                if (_running == 0)
+                {
+                    return;
+                }
+                idle = (_idle ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            }
+            await Task.WhenAny(idle, Task.Delay(limit));
         }
     }
 
@@ -177,8 +314,11 @@ public sealed class WasiHttpServer : IAsyncDisposable
     }
 
     /// <summary>One Kestrel request as the proxy host sees it.</summary>
-    private sealed class KestrelExchange(HttpContext context) : IProxyExchange
+    private sealed class KestrelExchange(HttpContext context, long maxBody) : IProxyExchange
     {
+        private LimitedBody? _body;
+        // The guest's response replaced by a 413: its body bytes are dropped.
+        private bool _rejected;
         // Hop-by-hop fields are the transport's business, not the component's.
         private static readonly HashSet<string> HopByHop = new(StringComparer.OrdinalIgnoreCase)
         {
@@ -213,9 +353,51 @@ public sealed class WasiHttpServer : IAsyncDisposable
             }
         }
 
-        public Stream RequestBody => context.Request.Body;
+        public Stream RequestBody => _body ??= new LimitedBody(context.Request.Body);
 
-        public Stream ResponseBody => context.Response.Body;
+        public Stream ResponseBody => _rejected ? Stream.Null : context.Response.Body;
+
+        public CancellationToken Aborted => context.RequestAborted;
+
+        private bool TooLarge => _body?.TooLarge == true;
+
+        /// <summary>After the guest returned: a body past the limit gets its 413, or the connection is cut when the
+        /// guest's response had already started (its status was sent).</summary>
+        public async Task FinishAsync()
+        {
+            if (!await TryFinishRejectedAsync() && TooLarge)
+            {
+                context.Abort();
+            }
+        }
+
+        /// <summary>Writes the 413 when the body was too large and no other response started; false otherwise.</summary>
+        public async Task<bool> TryFinishRejectedAsync()
+        {
+            if (!TooLarge)
+            {
+                return false;
+            }
+            if (!_rejected && context.Response.HasStarted)
+            {
+                return false;
+            }
+            if (!_rejected)
+            {
+                context.Response.Clear();
+                Reject413();
+            }
+            await context.Response.WriteAsync($"request body larger than {maxBody} bytes\n");
+            return true;
+        }
+
+        private void Reject413()
+        {
+            _rejected = true;
+            context.Response.StatusCode = StatusCodes.Status413PayloadTooLarge;
+            context.Response.ContentType = "text/plain";
+            context.Response.Headers.Connection = "close";
+        }
 
         public IEnumerable<KeyValuePair<string, byte[]>>? RequestTrailers()
         {
@@ -230,6 +412,10 @@ public sealed class WasiHttpServer : IAsyncDisposable
 
         public bool SetResponseTrailers(IReadOnlyList<KeyValuePair<string, byte[]>> trailers)
         {
+            if (_rejected)
+            {
+                return true;
+            }
             if (!context.Response.SupportsTrailers())
             {
                 return false;
@@ -243,6 +429,12 @@ public sealed class WasiHttpServer : IAsyncDisposable
 
         public void StartResponse(int status, IReadOnlyList<KeyValuePair<string, byte[]>> headers)
         {
+            if (TooLarge)
+            {
+                // Whatever the guest makes of the failed read, the client learns why its request failed.
+                Reject413();
+                return;
+            }
             context.Response.StatusCode = status;
             foreach (var (name, value) in headers)
             {
@@ -252,5 +444,51 @@ public sealed class WasiHttpServer : IAsyncDisposable
                 }
             }
         }
+    }
+
+    /// <summary>The request body as the guest reads it: Kestrel's, remembering that it grew past the size limit.</summary>
+    private sealed class LimitedBody(Stream inner) : Stream
+    {
+        private volatile bool _tooLarge;
+
+        public bool TooLarge => _tooLarge;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                return await inner.ReadAsync(buffer, cancellationToken);
+            }
+            catch (Microsoft.AspNetCore.Http.BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            {
+                _tooLarge = true;
+                throw;
+            }
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

@@ -15,7 +15,7 @@ namespace Containerd.Shim.Wasmtime.Shared;
 /// </summary>
 /// <remarks>
 /// Kill as in normal mode: the first SIGINT stops accepting, lets requests in flight finish (at most
-/// <see cref="HttpProxyRunner.DrainTimeout"/>) and ends with 0; any other terminating signal, or a second one, aborts
+/// <see cref="HttpServerLimits.DrainTimeout"/>) and ends with 0; any other terminating signal, or a second one, aborts
 /// the connections, traps the guests still running at their next epoch deadline and ends with 128+signal. Either way
 /// the listening socket is closed before the task is reported exited.
 /// </remarks>
@@ -28,6 +28,7 @@ internal sealed class InProcessProxyInstance : IInstance
     private readonly string _id;
     private readonly string _name;
     private readonly IPEndPoint _endpoint;
+    private readonly HttpServerLimits _limits;
     private readonly string? _netns;
     private readonly Lock _gate = new();
     private readonly TaskCompletionSource<ExitStatus> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -39,8 +40,10 @@ internal sealed class InProcessProxyInstance : IInstance
     private bool _started, _finished, _stopClosed;
     private int _status = -1;
 
-    private InProcessProxyInstance(SharedWasmtimeHost host, ProxyHost proxy, InstanceConfig config, RuntimeContext ctx, IPEndPoint endpoint)
+    private InProcessProxyInstance(SharedWasmtimeHost host, ProxyHost proxy, InstanceConfig config, RuntimeContext ctx, IPEndPoint endpoint,
+        HttpServerLimits limits)
     {
+        _limits = limits;
         _host = host;
         _proxy = proxy;
         _id = config.Id;
@@ -76,7 +79,9 @@ internal sealed class InProcessProxyInstance : IInstance
         {
             throw new ShimException(StatusCode.InvalidArgument, $"container {config.Id}: {e.Message}");
         }
-        return new InProcessProxyInstance(host, proxy, config, ctx, endpoint);
+        // The daemon's environment sets the limits of every container's server; a bad value fails Create, naming it.
+        var limits = HttpServerLimits.FromEnvironment();
+        return new InProcessProxyInstance(host, proxy, config, ctx, endpoint, limits);
     }
 
     /// <inheritdoc/>
@@ -98,7 +103,7 @@ internal sealed class InProcessProxyInstance : IInstance
         try
         {
             server = await WasiHttpServer.StartAsync(_proxy, ownsHost: false, _endpoint,
-                endpoint => NetworkNamespace.Bind(_netns, endpoint), _guest, ct).ConfigureAwait(false);
+                endpoint => NetworkNamespace.Bind(_netns, endpoint), _guest, _limits, ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or System.Net.Sockets.SocketException)
         {
@@ -193,7 +198,7 @@ internal sealed class InProcessProxyInstance : IInstance
                 return;
             }
             first = _drain is null;
-            _drain ??= new CancellationTokenSource(HttpProxyRunner.DrainTimeout);
+            _drain ??= new CancellationTokenSource(_limits.DrainTimeout);
             drain = _drain;
         }
         if (hard)

@@ -273,45 +273,4 @@ public sealed class SharedModeHttpTests(SharedModeFixture fx)
     }
 
     private static string NewId(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
-
-    /// <summary>A named network namespace with lo up, removed at dispose.</summary>
-    private sealed class NetNs : IAsyncDisposable
-    {
-        private NetNs(string name, string inode)
-        {
-            Name = name;
-            Inode = inode;
-        }
-
-        public string Name { get; }
-
-        public string Path => $"/var/run/netns/{Name}";
-
-        /// <summary>The namespace's inode, as /proc/*/fd links name it (net:[inode]).</summary>
-        public string Inode { get; }
-
-        public static async Task<NetNs> CreateAsync()
-        {
-            var name = $"wtd-{Guid.NewGuid().ToString("N")[..10]}";
-            var add = await ProcessRunner.RunAsync("ip", ["netns", "add", name], timeout: TimeSpan.FromSeconds(30));
-            Assert.True(add.Succeeded, add.ToString());
-            var netns = new NetNs(name, "");
-            try
-            {
-                var up = await ProcessRunner.RunAsync("ip", ["-n", name, "link", "set", "lo", "up"], timeout: TimeSpan.FromSeconds(30));
-                Assert.True(up.Succeeded, up.ToString());
-                var stat = await ProcessRunner.RunAsync("stat", ["-L", "-c", "%i", netns.Path], timeout: TimeSpan.FromSeconds(30));
-                Assert.True(stat.Succeeded, stat.ToString());
-                return new NetNs(name, stat.Stdout.Trim());
-            }
-            catch
-            {
-                await netns.DisposeAsync();
-                throw;
-            }
-        }
-
-        public async ValueTask DisposeAsync() =>
-            await ProcessRunner.RunAsync("ip", ["netns", "delete", Name], timeout: TimeSpan.FromSeconds(30));
-    }
 }

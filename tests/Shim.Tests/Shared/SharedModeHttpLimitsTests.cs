@@ -1,0 +1,244 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Containerd.Testing;
+using ImageBuilder;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Shim.Tests.Shared;
+
+/// <summary>
+/// One tenant attacking its own wasi:http container in the shared-mode daemon, through a private containerd, while
+/// another tenant's container in the same daemon keeps serving: a flood of slow-header connections is cut off by the
+/// header timeout (the daemon's default, 10 s), and SIGINT with a request in flight to a guest that spins forever
+/// ends the task within the drain deadline (default 5 s) instead of never.
+/// </summary>
+[Collection(SharedModeCollection.Name)]
+[Trait("Category", "Integration")]
+public sealed class SharedModeHttpLimitsTests(SharedModeFixture fx, ITestOutputHelper output)
+{
+    private const string EchoImage = "localhost/runwasi-dotnet/shared-http-echo:latest";
+    private const string EchoModule = "/http-echo.wasm";
+    private const string SpinImage = "localhost/runwasi-dotnet/shared-http-limits:latest";
+    private const string SpinModule = "/http-limits.wasm";
+    private static readonly IPEndPoint Address = new(IPAddress.Loopback, 8080);
+    private static readonly TimeSpan ServeTimeout = TimeSpan.FromMinutes(5);
+
+    [Fact]
+    public async Task Slow_header_flood_against_one_container_is_cut_off_while_another_keeps_answering()
+    {
+        await ImportAsync("shared-http-echo", EchoImage, EchoModule, HttpEchoComponent.PathOf);
+        await using var victimNs = await NetNs.CreateAsync();
+        await using var healthyNs = await NetNs.CreateAsync();
+        var victimId = NewId("slimit-victim");
+        var healthyId = NewId("slimit-healthy");
+        var victim = RunAsync(EchoImage, EchoModule, victimId, victimNs);
+        var healthy = RunAsync(EchoImage, EchoModule, healthyId, healthyNs);
+        var sockets = new List<Socket>();
+        try
+        {
+            await WaitServingAsync(victimNs, victim);
+            await WaitServingAsync(healthyNs, healthy);
+            using var client = ClientIn(healthyNs);
+            await client.GetStringAsync("/warm");
+            var before = await LatenciesAsync(client, 50);
+
+            const int Slow = 300;
+            for (var i = 0; i < Slow; i++)
+            {
+                sockets.Add(await victimNs.ConnectAsync(Address));
+            }
+            var started = Stopwatch.StartNew();
+            using var flood = new CancellationTokenSource();
+            var closedAt = new TimeSpan?[Slow];
+            var all = Task.WhenAll(sockets.Select((s, i) => TrickleAsync(s, i, closedAt, started, flood.Token)));
+            var during = new List<double>();
+            while (!all.IsCompleted && started.Elapsed < TimeSpan.FromSeconds(40))
+            {
+                during.AddRange(await LatenciesAsync(client, 5));
+                await Task.Delay(20);
+            }
+            flood.Cancel();
+            await all;
+
+            // Every slow connection was closed by the server, at the header timeout (10 s, checked once a second).
+            Assert.All(closedAt, at => Assert.NotNull(at));
+            Assert.All(closedAt, at => Assert.InRange(at!.Value, TimeSpan.FromSeconds(9), TimeSpan.FromSeconds(25)));
+            // The attacked container itself serves again.
+            var after = await CurlAsync(victimNs, "http://127.0.0.1:8080/after");
+            Assert.True(after.Succeeded, after + fx.DaemonLog());
+            Assert.StartsWith("method=GET\npath=/after\n", after.Stdout);
+            output.WriteLine($"shared mode, healthy container's median GET latency: {Median(before):F2} ms without the flood, " +
+                $"{Median(during):F2} ms during {Slow} slow connections against the other container ({during.Count} GETs; " +
+                $"p90 {Percentile(before, 0.9):F2} / {Percentile(during, 0.9):F2} ms); slow connections closed after " +
+                $"{closedAt.Min()!.Value.TotalSeconds:F1}-{closedAt.Max()!.Value.TotalSeconds:F1} s");
+        }
+        finally
+        {
+            sockets.ForEach(s => s.Dispose());
+            await CleanUpAsync(victimId, victim);
+            await CleanUpAsync(healthyId, healthy);
+        }
+    }
+
+    [Fact]
+    public async Task Sigint_with_a_request_in_flight_to_a_spinning_guest_ends_the_task_within_the_drain_deadline()
+    {
+        await ImportAsync("shared-http-limits", SpinImage, SpinModule, HttpLimitsComponent.PathOf);
+        await using var netns = await NetNs.CreateAsync();
+        var id = NewId("slimit-spin");
+        var run = RunAsync(SpinImage, SpinModule, id, netns);
+        try
+        {
+            await WaitServingAsync(netns, run);
+            using var client = ClientIn(netns);
+            Assert.Equal("ok\n", await client.GetStringAsync("/"));
+            var spinning = client.GetAsync("/spin");
+            await Task.Delay(TimeSpan.FromSeconds(1));
+            Assert.False(spinning.IsCompleted);
+
+            var stop = Stopwatch.StartNew();
+            await fx.Containerd.RunCtrAsync("task", "kill", "-s", "SIGINT", id);
+            var exit = await run.WaitAsync(TimeSpan.FromMinutes(1));
+            stop.Stop();
+            output.WriteLine($"shared mode, SIGINT with a spinning guest: task exited after {stop.Elapsed.TotalSeconds:F2} s (drain deadline 5 s)");
+
+            Assert.True(exit.ExitCode == 0, exit + fx.DaemonLog());
+            // The default drain deadline, plus ctr's and containerd's own time.
+            Assert.InRange(stop.Elapsed, TimeSpan.FromSeconds(4.5), TimeSpan.FromSeconds(5 + 5));
+            // The connection was aborted, and the guest trapped (its reason is on the container's stderr).
+            await Assert.ThrowsAsync<HttpRequestException>(() => spinning);
+            Assert.Contains("the request was aborted", exit.Stderr);
+        }
+        finally
+        {
+            await CleanUpAsync(id, run);
+        }
+    }
+
+    private async Task ImportAsync(string name, string image, string module, string wasm)
+    {
+        _ = name == "shared-http-echo" ? HttpEchoComponent.Wasm : HttpLimitsComponent.Wasm; // builds it when `make` has not
+        var tar = TestImages.Build(name, new ImageDefinition
+        {
+            Name = image,
+            Platform = Platform.LinuxAmd64,
+            Config = new ImageConfig { Entrypoint = [module] },
+            Layers = [new FilesystemLayer([LayerEntry.File(module.TrimStart('/'), wasm, Modes.Executable)])],
+        });
+        await fx.Containerd.ImportAsync(tar.TarPath);
+    }
+
+    private Task<ProcessResult> RunAsync(string image, string module, string id, NetNs netns) =>
+        fx.RunAsync(image, id, [module],
+            ["--with-ns", $"network:{netns.Path}", "--env", "WASMTIME_HTTP_PROXY_SOCKET_ADDR=127.0.0.1:8080"],
+            ServeTimeout + TimeSpan.FromMinutes(2));
+
+    private static Task<ProcessResult> CurlAsync(NetNs netns, string url) =>
+        ProcessRunner.RunAsync("nsenter", [$"--net={netns.Path}", "curl", "-sS", "--max-time", "30", url], timeout: TimeSpan.FromMinutes(1));
+
+    // Retried until the component (compiled at Create) listens.
+    private async Task WaitServingAsync(NetNs netns, Task<ProcessResult> run)
+    {
+        var until = DateTime.UtcNow + ServeTimeout;
+        while (true)
+        {
+            var result = await CurlAsync(netns, "http://127.0.0.1:8080/up");
+            if (result.Succeeded)
+            {
+                return;
+            }
+            if (run.IsCompleted)
+            {
+                Assert.Fail($"the container ended while curl waited for it: {await run}\ncurl: {result}\n{fx.DaemonLog()}");
+            }
+            Assert.True(DateTime.UtcNow < until, $"nothing answered on 127.0.0.1:8080 in {netns.Path} within {ServeTimeout}: {result}\n{fx.DaemonLog()}");
+            await Task.Delay(500);
+        }
+    }
+
+    /// <summary>An HttpClient whose connections are made inside <paramref name="netns"/>.</summary>
+    private static HttpClient ClientIn(NetNs netns) =>
+        new(new SocketsHttpHandler { ConnectCallback = async (_, _) => new NetworkStream(await netns.ConnectAsync(Address), ownsSocket: true) })
+        {
+            BaseAddress = new Uri("http://127.0.0.1:8080"),
+            Timeout = TimeSpan.FromSeconds(60),
+        };
+
+    /// <summary>Sends one byte of a request a second until the server closes the connection; records when.</summary>
+    private static async Task TrickleAsync(Socket socket, int i, TimeSpan?[] closedAt, Stopwatch started, CancellationToken stop)
+    {
+        var request = Encoding.ASCII.GetBytes($"GET /slow/{i} HTTP/1.1\r\nHost: a\r\nx-slow: {new string('s', 200)}\r\n\r\n");
+        var closed = ClosedAsync(socket);
+        for (var k = 0; k < request.Length && !stop.IsCancellationRequested; k++)
+        {
+            try
+            {
+                await socket.SendAsync(request.AsMemory(k, 1));
+            }
+            catch (SocketException)
+            {
+                break;
+            }
+            if (await Task.WhenAny(closed, Task.Delay(TimeSpan.FromSeconds(1), stop).ContinueWith(_ => { }, TaskScheduler.Default)) == closed)
+            {
+                break;
+            }
+        }
+        if (closed.IsCompleted)
+        {
+            closedAt[i] = started.Elapsed;
+        }
+    }
+
+    private static async Task ClosedAsync(Socket socket)
+    {
+        var buffer = new byte[4096];
+        try
+        {
+            while (await socket.ReceiveAsync(buffer) > 0)
+            {
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
+    private static async Task<List<double>> LatenciesAsync(HttpClient client, int count)
+    {
+        var ms = new List<double>();
+        for (var i = 0; i < count; i++)
+        {
+            var t = Stopwatch.StartNew();
+            using var response = await client.GetAsync($"/healthy/{i}");
+            var body = await response.Content.ReadAsStringAsync();
+            ms.Add(t.Elapsed.TotalMilliseconds);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.StartsWith($"method=GET\npath=/healthy/{i}\n", body);
+        }
+        return ms;
+    }
+
+    private static double Median(List<double> values) => Percentile(values, 0.5);
+
+    private static double Percentile(List<double> values, double p)
+    {
+        var sorted = values.Order().ToList();
+        return sorted[(int)Math.Min(sorted.Count - 1, Math.Floor(p * sorted.Count))];
+    }
+
+    private async Task CleanUpAsync(string id, Task<ProcessResult> run)
+    {
+        if (!run.IsCompleted)
+        {
+            await fx.Containerd.CtrAsync("task", "kill", "-s", "SIGKILL", id);
+            await run.WaitAsync(TimeSpan.FromMinutes(1)).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+        await fx.Containerd.CtrAsync("container", "rm", id);
+    }
+
+    private static string NewId(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
+}

@@ -14,6 +14,11 @@ namespace Containerd.Shim.Wasm;
 /// <param name="containerdAddress">containerd's gRPC socket (the shim's <c>-address</c>).</param>
 public sealed class ImageModuleSource(string containerId, string @namespace, string containerdAddress) : IDisposable
 {
+    // How long the lookup may take. The instance process reports nothing to the shim until it has the module, so a
+    // containerd that never answers (or an instance that cannot reach it) would otherwise hold Create until the
+    // caller's own deadline, with no reason given; a module of the size bound streams from a local socket in seconds.
+    private static readonly TimeSpan ResolveTimeout = TimeSpan.FromSeconds(60);
+
     private ContainerdClient? _kept;
 
     /// <summary>
@@ -33,9 +38,10 @@ public sealed class ImageModuleSource(string containerId, string @namespace, str
     {
         ShimTrace.Mark("instance: asking containerd for the image's wasm layers");
         var client = new ContainerdClient(containerdAddress, @namespace);
+        using var deadline = new CancellationTokenSource(ResolveTimeout);
         try
         {
-            var entrypoint = WasmLayerImage.ResolveAsync(client, containerId, name, function, shareClient: ShareConnection)
+            var entrypoint = WasmLayerImage.ResolveAsync(client, containerId, name, function, deadline.Token, shareClient: ShareConnection)
                 .GetAwaiter().GetResult();
             if (ShareConnection)
             {
@@ -44,6 +50,11 @@ public sealed class ImageModuleSource(string containerId, string @namespace, str
                 client = null;
             }
             return entrypoint;
+        }
+        catch (Exception e) when (deadline.IsCancellationRequested && e is OperationCanceledException or RpcException)
+        {
+            throw new EntrypointException(EntrypointError.NotFound, name,
+                $"no such file in the rootfs, and containerd did not answer for the container's image within {ResolveTimeout.TotalSeconds:0} s", e);
         }
         catch (RpcException e)
         {

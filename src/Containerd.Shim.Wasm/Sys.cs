@@ -115,6 +115,10 @@ internal static unsafe partial class Sys
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int StatxFd(int dirfd, string path, int flags, uint mask, Statx* buffer);
 
+    // Hands the free memory of every malloc arena back to the kernel (glibc; returns 1 if any was released).
+    [LibraryImport("libc", EntryPoint = "malloc_trim")]
+    public static partial int MallocTrim(nuint pad);
+
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial nint readlinkat(int dirfd, string path, byte* buffer, nuint size);
 

@@ -37,7 +37,7 @@ public static class ShimTrace
         {
             lock (Gate)
             {
-                _stream ??= new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1);
+                _stream ??= OpenAppending(path);
                 _stream.Write(Encoding.UTF8.GetBytes(line));
             }
         }
@@ -45,5 +45,18 @@ public static class ShimTrace
         {
             // A trace must never change what the shim does.
         }
+    }
+
+    // O_APPEND, not FileMode.Append: .NET's append mode only seeks to the end once and then writes at its own offset,
+    // so a process that keeps the file open overwrote the lines other processes appended meanwhile. With O_APPEND the
+    // kernel puts every write at the end, even .NET's positional ones.
+    private static FileStream OpenAppending(string path)
+    {
+        var fd = Libc.Open(path, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_APPEND | Libc.O_CLOEXEC, 0b110_100_100);
+        if (fd < 0)
+        {
+            throw new IOException($"open {path}: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+        }
+        return new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true), FileAccess.Write, bufferSize: 0);
     }
 }

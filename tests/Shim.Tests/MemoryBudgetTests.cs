@@ -25,8 +25,8 @@ public sealed class MemoryBudgetTests(WasmShimFixture fx, ITestOutputHelper outp
     private static ContainerdFixture? _imported;
 
     [Theory]
-    [InlineData(64, 44)]
-    [InlineData(128, 104)]
+    [InlineData(64, 48)]
+    [InlineData(128, 108)]
     public async Task C_program_gets_most_of_the_memory_limit_and_then_a_failed_malloc_not_an_oom_kill(int limitMib, int atLeastMib)
     {
         var (result, exitStatus) = await RunProbeAsync($"malloc-{limitMib}", limitMib, []);
@@ -46,7 +46,7 @@ public sealed class MemoryBudgetTests(WasmShimFixture fx, ITestOutputHelper outp
         var line = result.Stderr.Split('\n').Single(l => l.StartsWith("malloc: ", StringComparison.Ordinal));
         Assert.EndsWith(" MiB, then out of memory", line);
         var mib = Mib(line, "malloc: ");
-        Assert.True(mib is >= 44 and < 64, $"under a 64 MiB limit malloc got {mib} MiB before it failed");
+        Assert.True(mib is >= 48 and < 64, $"under a 64 MiB limit malloc got {mib} MiB before it failed");
     }
 
     // Runs the probe under the limit and returns ctr's result and the status /tasks/exit carried, after checking that

@@ -22,6 +22,11 @@ internal static class WasiPoll
     private const byte EventClock = 0, EventFdRead = 1, EventFdWrite = 2;
     private const int ErrnoSuccess = 0, ErrnoFault = 21, ErrnoInval = 28, ErrnoNotsup = 58;
 
+    /// <summary>The most subscriptions one call may pass. The daemon copies each into memory of its own, so without a
+    /// bound a guest with a large linear memory could make every tenant's daemon allocate gigabytes (a count near
+    /// 4 GiB / 48); Linux bounds poll(2) by RLIMIT_NOFILE, 1024 by default, and this is well above any real program's.</summary>
+    internal const int MaxSubscriptions = 4096;
+
     public static int PollOneoff(Caller caller, int input, int output, int count, int eventCountPtr)
     {
         var instance = caller.GetData() as InProcessInstance
@@ -33,7 +38,7 @@ internal static class WasiPoll
         {
             return ErrnoFault;
         }
-        if (count <= 0)
+        if (count is <= 0 or > MaxSubscriptions)
         {
             return ErrnoInval;
         }

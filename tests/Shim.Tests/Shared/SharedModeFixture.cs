@@ -57,6 +57,20 @@ public class SharedModeFixture : IAsyncLifetime
               (br $again))))
         """;
 
+    /// <summary>A guest that polls 4,096 expired clocks (exits 1 unless that succeeds), then 4,097: it exits with the
+    /// second call's errno, which is EINVAL (28) when the daemon bounds the subscriptions it copies.</summary>
+    public const string PollMany = """
+        (module
+          (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+          (memory (export "memory") 8)
+          (func (export "_start")
+            ;; All-zero subscriptions: relative realtime clocks with a timeout of 0, expired at once.
+            (if (i32.ne (call $poll (i32.const 0) (i32.const 200000) (i32.const 4096) (i32.const 400000)) (i32.const 0))
+              (then (call $exit (i32.const 1))))
+            (call $exit (call $poll (i32.const 0) (i32.const 200000) (i32.const 4097) (i32.const 400000)))))
+        """;
+
     private Process? _daemon;
     private StreamWriter? _daemonLog;
 
@@ -223,6 +237,7 @@ public class SharedModeFixture : IAsyncLifetime
                 LayerEntry.Bytes("spin.wat", Encoding.UTF8.GetBytes(Spin)),
                 LayerEntry.Bytes("cat-stdin.wat", Encoding.UTF8.GetBytes(CatStdin)),
                 LayerEntry.Bytes("grow.wat", Encoding.UTF8.GetBytes(GrowWhenAllowed)),
+                LayerEntry.Bytes("poll-many.wat", Encoding.UTF8.GetBytes(PollMany)),
                 LayerEntry.Bytes("readme.txt", "not a module\n"u8.ToArray()),
             ]),
         ],

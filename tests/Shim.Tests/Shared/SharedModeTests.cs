@@ -74,6 +74,15 @@ public sealed class SharedModeTests(SharedModeFixture fx)
     }
 
     [Fact]
+    public async Task Poll_oneoff_with_more_subscriptions_than_the_bound_is_refused_and_the_daemon_keeps_serving()
+    {
+        var result = await fx.RunAsync(SharedModeFixture.TestImageName, NewId("poll-many"), ["/poll-many.wat"]);
+        Assert.True(result.ExitCode == 28, $"4,096 subscriptions must be served and 4,097 refused with EINVAL (28): {result}");
+        var after = await fx.RunAsync(SharedModeFixture.TestImageName, NewId("after-poll"), [Demo, "echo", "still", "here"]);
+        Assert.Equal("still here\n", after.Stdout);
+    }
+
+    [Fact]
     public async Task A_second_container_of_the_same_module_compiles_nothing()
     {
         var first = await fx.RunAsync(SharedModeFixture.TestImageName, NewId("cache1"), [Demo, "echo", "one"]);

@@ -153,10 +153,10 @@ public static class EntrypointResolver
             using var file = RootfsPath.OpenForReading(found, name);
             using var stream = new FileStream(file, FileAccess.Read, bufferSize: 0);
             var length = stream.Length;
-            if (length > WasmBinary.MaxModuleBytes)
+            var limit = ModuleSizeLimit.Bytes;
+            if (length > limit)
             {
-                throw new EntrypointException(EntrypointError.InvalidModule, name,
-                    $"is {length} bytes, more than the {WasmBinary.MaxModuleBytes} bytes a module may have");
+                throw new EntrypointException(EntrypointError.InvalidModule, name, ModuleSizeLimit.TooLarge(length, limit));
             }
             var bytes = new byte[length];
             stream.ReadExactly(bytes);

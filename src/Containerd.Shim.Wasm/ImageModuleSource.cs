@@ -61,7 +61,7 @@ public sealed class ImageModuleSource(string containerId, string @namespace, str
             throw new EntrypointException(EntrypointError.NotFound, name,
                 $"no such file in the rootfs, and the container's image could not be read from containerd: {e.Status.Detail}", e);
         }
-        catch (InvalidDataException e)
+        catch (Exception e) when (e is InvalidDataException or BlobTooLargeException)
         {
             throw new EntrypointException(EntrypointError.NotFound, name,
                 $"no such file in the rootfs, and the container's image is unreadable: {e.Message}", e);

@@ -7,10 +7,6 @@ namespace Containerd.Shim.Wasm;
 /// </summary>
 public static class WasmBinary
 {
-    /// <summary>The largest module or component a shim reads from a rootfs (512 MiB): a file a tenant chose is read into
-    /// memory whole, so it gets a bound like everything else a tenant writes.</summary>
-    public const int MaxModuleBytes = 512 << 20;
-
     /// <summary>How many bytes <see cref="FormatOf"/> needs.</summary>
     public const int HeaderLength = 8;
 

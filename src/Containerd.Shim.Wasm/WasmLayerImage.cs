@@ -31,6 +31,10 @@ public static class WasmLayerImage
 
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
 
+    /// <summary>The largest index, manifest or config read (4 MiB, containerd's own bound for manifests it fetches):
+    /// the image's author chose their size.</summary>
+    public const int MaxMetadataBytes = 4 << 20;
+
     /// <summary>Whether a layer of this media type is a wasm module.</summary>
     public static bool IsWasmLayer(string mediaType) => mediaType is ComponentLayer or WasmLayer;
 
@@ -68,7 +72,7 @@ public static class WasmLayerImage
         // Nested indexes are legal; the bound keeps a malformed cycle from looping.
         for (var depth = 0; depth < 4 && OciMediaTypes.IsIndex(descriptor.MediaType); depth++)
         {
-            var index = await client.Content.ReadBlobAsync(descriptor.Digest, ct).ConfigureAwait(false);
+            var index = await client.Content.ReadBlobAtMostAsync(descriptor.Digest, MaxMetadataBytes, ct).ConfigureAwait(false);
             if (SelectWasmManifest(index) is not { } next)
             {
                 return (image.Name, image.Target.Digest, [], null);
@@ -80,7 +84,7 @@ public static class WasmLayerImage
             return (image.Name, image.Target.Digest, [], null);
         }
 
-        var manifest = ImageManifest.Parse(descriptor, await client.Content.ReadBlobAsync(descriptor.Digest, ct).ConfigureAwait(false));
+        var manifest = ImageManifest.Parse(descriptor, await client.Content.ReadBlobAtMostAsync(descriptor.Digest, MaxMetadataBytes, ct).ConfigureAwait(false));
         var layers = manifest.Layers.Where(l => IsWasmLayer(l.MediaType)).ToList();
         if (layers.Count == 0)
         {
@@ -90,7 +94,7 @@ public static class WasmLayerImage
         {
             return (image.Name, image.Target.Digest, layers, null);
         }
-        return (image.Name, image.Target.Digest, layers, client.Content.ReadBlobAsync(manifest.Config.Digest, ct));
+        return (image.Name, image.Target.Digest, layers, client.Content.ReadBlobAtMostAsync(manifest.Config.Digest, MaxMetadataBytes, ct));
     }
 
     /// <summary>
@@ -148,7 +152,13 @@ public static class WasmLayerImage
         {
             notSelected = e;
         }
-        var read = layer is null ? null : client.Content.ReadBlobAsync(layer.Digest, ct);
+        var limit = ModuleSizeLimit.Bytes;
+        if (layer is not null && layer.Size > limit)
+        {
+            throw new EntrypointException(EntrypointError.InvalidModule, name, $"layer {layer.Digest} {ModuleSizeLimit.TooLarge(layer.Size, limit)}");
+        }
+        // Bounded again while reading: the size in the manifest is the image author's word.
+        var read = layer is null ? null : client.Content.ReadBlobAtMostAsync(layer.Digest, limit, ct);
         var labels = layer is null || !shareClient || client.SocketPath is null
             ? null
             : client.Content.InfoAsync(new InfoRequest { Digest = layer.Digest },
@@ -163,7 +173,15 @@ public static class WasmLayerImage
         {
             throw (Exception?)notSelected ?? new InvalidOperationException("no layer selected");
         }
-        var bytes = await read.ConfigureAwait(false);
+        byte[] bytes;
+        try
+        {
+            bytes = await read.ConfigureAwait(false);
+        }
+        catch (BlobTooLargeException e)
+        {
+            throw new EntrypointException(EntrypointError.InvalidModule, name, $"layer {layer.Digest} {ModuleSizeLimit.TooLarge(null, limit)}", e);
+        }
         return new Entrypoint
         {
             Name = name,

@@ -102,7 +102,7 @@ internal sealed class CompilationCache
         };
         var dir = Environment.GetEnvironmentVariable(DirectoryVariable) is { Length: > 0 } d ? d : DefaultDirectory;
         var size = Environment.GetEnvironmentVariable(SizeVariable) is { Length: > 0 } s
-            ? ParseSize(s) ?? throw new ShimException(StatusCode.InvalidArgument,
+            ? ByteSize.Parse(s) ?? throw new ShimException(StatusCode.InvalidArgument,
                 $"{SizeVariable}={s}: not a size (use bytes, or a number with K, M or G)")
             : DefaultMaxBytes;
         var log = Environment.GetEnvironmentVariable(CompileLogVariable) is { Length: > 0 } l ? l : null;
@@ -165,20 +165,6 @@ internal sealed class CompilationCache
         {
             ShimLog.Debug($"compile log {path}: {e.Message}");
         }
-    }
-
-    /// <summary>Parses <c>1048576</c>, <c>64K</c>, <c>512M</c>, <c>2G</c> (binary units); null when it is none of these.</summary>
-    public static long? ParseSize(string text)
-    {
-        var t = text.Trim();
-        var shift = t.Length > 0 ? char.ToUpperInvariant(t[^1]) switch { 'K' => 10, 'M' => 20, 'G' => 30, _ => 0 } : 0;
-        if (shift > 0)
-        {
-            t = t[..^1];
-        }
-        return long.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 0 && n <= (long.MaxValue >> shift)
-            ? n << shift
-            : null;
     }
 
     private static string Hash(string description) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(description)))[..16];

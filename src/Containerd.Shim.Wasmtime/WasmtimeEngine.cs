@@ -255,13 +255,14 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
             return b;
         }
         var path = entrypoint.Path ?? throw new EntrypointException(EntrypointError.Missing, entrypoint.Name, "no module file or bytes");
+        var limit = ModuleSizeLimit.Bytes;
         try
         {
-            return BoundedRead.File(path, WasmBinary.MaxModuleBytes);
+            return BoundedRead.File(path, limit);
         }
         catch (ReadLimitExceededException e)
         {
-            throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name, e.Message, e);
+            throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name, ModuleSizeLimit.TooLarge(null, limit), e);
         }
     }
 

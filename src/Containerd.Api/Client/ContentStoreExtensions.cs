@@ -21,10 +21,21 @@ public static class ContentStoreExtensions
     /// <summary>Reads the blob with <paramref name="digest"/> completely into memory.</summary>
     /// <exception cref="RpcException">With <see cref="StatusCode.NotFound"/> when the blob is not in the store.</exception>
     /// <exception cref="InvalidDataException">When containerd returns chunks out of order.</exception>
-    public static async Task<byte[]> ReadBlobAsync(this ContentApi.ContentClient content, string digest, CancellationToken cancellationToken = default)
+    public static Task<byte[]> ReadBlobAsync(this ContentApi.ContentClient content, string digest, CancellationToken cancellationToken = default) =>
+        ReadBlobAtMostAsync(content, digest, Array.MaxLength, cancellationToken);
+
+    /// <summary>Reads the blob with <paramref name="digest"/> into memory, stopping as soon as it has more than
+    /// <paramref name="maxBytes"/> bytes: for blobs whose size a tenant chose (an image's manifest, config or layer),
+    /// whatever the descriptor that led here claimed.</summary>
+    /// <exception cref="RpcException">With <see cref="StatusCode.NotFound"/> when the blob is not in the store.</exception>
+    /// <exception cref="BlobTooLargeException">The blob has more than <paramref name="maxBytes"/> bytes.</exception>
+    /// <exception cref="InvalidDataException">When containerd returns chunks out of order.</exception>
+    public static async Task<byte[]> ReadBlobAtMostAsync(this ContentApi.ContentClient content, string digest, int maxBytes,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(content);
         ArgumentException.ThrowIfNullOrEmpty(digest);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxBytes);
         using var call = content.Read(new ReadContentRequest { Digest = digest }, cancellationToken: cancellationToken);
         using var buffer = new MemoryStream();
         await foreach (var chunk in call.ResponseStream.ReadAllAsync(cancellationToken).ConfigureAwait(false))
@@ -35,6 +46,10 @@ public static class ContentStoreExtensions
                 throw new InvalidDataException($"content {digest}: chunk at offset {chunk.Offset}, expected {buffer.Length}");
             }
 
+            if (buffer.Length + chunk.Data.Length > maxBytes)
+            {
+                throw new BlobTooLargeException(digest, maxBytes);
+            }
             chunk.Data.WriteTo(buffer);
         }
 
@@ -107,7 +122,7 @@ public static class ContentStoreExtensions
         string digest,
         ReadOnlyMemory<byte> data,
         Dictionary<string, string> labels,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken = default)
     {
         var waited = System.Diagnostics.Stopwatch.StartNew();
         var delay = TimeSpan.FromMilliseconds(16);
@@ -132,7 +147,7 @@ public static class ContentStoreExtensions
         string digest,
         ReadOnlyMemory<byte> data,
         Dictionary<string, string> labels,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken = default)
     {
         using var call = content.Write(cancellationToken: cancellationToken);
         var total = data.Length;
@@ -200,7 +215,7 @@ public static class ContentStoreExtensions
     private static async Task<WriteContentResponse> ExchangeAsync(
         AsyncDuplexStreamingCall<WriteContentRequest, WriteContentResponse> call,
         WriteContentRequest request,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken = default)
     {
         await call.RequestStream.WriteAsync(request, cancellationToken).ConfigureAwait(false);
         if (!await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))

@@ -108,7 +108,7 @@ public sealed record HttpServerLimits
         {
             return fallback;
         }
-        return CompilationCache.ParseSize(text) is { } n && n > 0
+        return ByteSize.Parse(text) is { } n && n > 0
             ? n
             : throw Bad(name, text, "not a size above 0 (use bytes, or a number with K, M or G)");
     }

@@ -173,10 +173,15 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
             return inMemory.ToArray();
         }
         var path = entrypoint.Path ?? throw new EntrypointException(EntrypointError.Missing, entrypoint.Name, "no module file or bytes");
+        var limit = ModuleSizeLimit.Bytes;
         try
         {
             // In the daemon every tenant's module shares one process's memory.
-            return BoundedRead.File(path, WasmBinary.MaxModuleBytes);
+            return BoundedRead.File(path, limit);
+        }
+        catch (ReadLimitExceededException e)
+        {
+            throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name, ModuleSizeLimit.TooLarge(null, limit), e);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -167,7 +167,7 @@ internal sealed class CompilationCache
         }
     }
 
-    private static string Hash(string description) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(description)))[..16];
+    internal static string Hash(string description) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(description)))[..16];
 
     private static string OptLevelName(OptimizationLevel level) => level switch
     {

@@ -174,6 +174,22 @@ internal sealed unsafe class ProxyHost : IDisposable
         }
     }
 
+    /// <summary>Like <see cref="LoadOn"/> from an artifact file <see cref="Serialize"/> wrote on an engine of the same
+    /// settings, which Wasmtime memory-maps (InvalidOperationException when it refuses the artifact).</summary>
+    public static ProxyHost DeserializeFileOn(IntPtr engine, string path, bool epochInterruption)
+    {
+        Check(wasmtime_component_deserialize_file(engine, path, out var component), "loading the compiled component");
+        try
+        {
+            return new ProxyHost(engine, component, ownsEngine: false, epochInterruption);
+        }
+        catch
+        {
+            wasmtime_component_delete(component);
+            throw;
+        }
+    }
+
     /// <summary>The compiled component, for a cache.</summary>
     public byte[] Serialize()
     {

@@ -33,6 +33,7 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
     private readonly ConcurrentDictionary<string, Lazy<Component>> _components = new();
     private readonly ConcurrentDictionary<string, Lazy<ProxyHost>> _proxies = new();
     private readonly Lazy<ComponentLinker> _componentLinker;
+    private readonly Lazy<SharedArtifactCache> _artifacts;
     private readonly Timer _ticker;
     private readonly Lock _linkerGate = new();
     private long _compilations;
@@ -43,6 +44,8 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
     {
         Engine = CreateEngine(out var description);
         Description = description;
+        // Read at the first Create, so a setting the daemon cannot use fails that Create naming the variable.
+        _artifacts = new Lazy<SharedArtifactCache>(() => new SharedArtifactCache(CompilationCache.FromEnvironment(), description));
         Linker = new Linker(Engine) { AllowShadowing = true };
         Linker.DefineWasi();
         // Untyped: the typed overloads build their callbacks with reflection NativeAOT cannot compile ahead.
@@ -192,13 +195,15 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
     private Component LoadComponent(Entrypoint entrypoint, byte[] bytes)
     {
         var key = "component:" + Convert.ToHexStringLower(SHA256.HashData(bytes));
-        var lazy = _components.GetOrAdd(key, _ => new Lazy<Component>(() =>
-        {
-            Interlocked.Increment(ref _compilations);
-            var component = Component.FromBytes(Engine, bytes);
-            ShimLog.Debug($"compiled component {entrypoint.Name} ({bytes.Length} bytes)");
-            return component;
-        }, LazyThreadSafetyMode.ExecutionAndPublication));
+        var lazy = _components.GetOrAdd(key, _ => new Lazy<Component>(() => _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, () =>
+            {
+                Interlocked.Increment(ref _compilations);
+                var component = Component.FromBytes(Engine, bytes);
+                ShimLog.Debug($"compiled component {entrypoint.Name} ({bytes.Length} bytes)");
+                return component;
+            },
+            artifact => artifact.Path is { } file ? Component.DeserializeFile(Engine, file) : Component.Deserialize(Engine, artifact.Bytes.Span),
+            component => component.Serialize()), LazyThreadSafetyMode.ExecutionAndPublication));
         try
         {
             return lazy.Value;
@@ -216,13 +221,16 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
     private ProxyHost LoadProxy(Entrypoint entrypoint, byte[] bytes)
     {
         var key = "proxy:" + Convert.ToHexStringLower(SHA256.HashData(bytes));
-        var lazy = _proxies.GetOrAdd(key, _ => new Lazy<ProxyHost>(() =>
-        {
-            Interlocked.Increment(ref _compilations);
-            var proxy = ProxyHost.LoadOn(EngineHandle(Engine), bytes, epochInterruption: true);
-            ShimLog.Debug($"compiled wasi:http component {entrypoint.Name} ({bytes.Length} bytes)");
-            return proxy;
-        }, LazyThreadSafetyMode.ExecutionAndPublication));
+        var lazy = _proxies.GetOrAdd(key, _ => new Lazy<ProxyHost>(() => _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, () =>
+            {
+                Interlocked.Increment(ref _compilations);
+                var proxy = ProxyHost.LoadOn(EngineHandle(Engine), bytes, epochInterruption: true);
+                ShimLog.Debug($"compiled wasi:http component {entrypoint.Name} ({bytes.Length} bytes)");
+                return proxy;
+            },
+            // The folder cache always hands over a file (a descriptor it checked).
+            artifact => ProxyHost.DeserializeFileOn(EngineHandle(Engine), artifact.Path!, epochInterruption: true),
+            proxy => proxy.Serialize()), LazyThreadSafetyMode.ExecutionAndPublication));
         try
         {
             return lazy.Value;
@@ -250,7 +258,14 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
     {
         var bytes = ReadBytes(entrypoint);
         var key = (entrypoint.Format == ModuleFormat.Text ? "wat:" : "wasm:") + Convert.ToHexStringLower(SHA256.HashData(bytes));
-        var lazy = _modules.GetOrAdd(key, _ => new Lazy<Module>(() => Compile(entrypoint, bytes), LazyThreadSafetyMode.ExecutionAndPublication));
+        // Text is kept in memory only: the folder is for binaries, as in normal mode.
+        var lazy = _modules.GetOrAdd(key, _ => new Lazy<Module>(() => entrypoint.Format == ModuleFormat.Text
+            ? Compile(entrypoint, bytes)
+            : _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, () => Compile(entrypoint, bytes),
+                artifact => artifact.Path is { } file
+                    ? Module.DeserializeFile(Engine, entrypoint.Name, file)
+                    : Module.Deserialize(Engine, entrypoint.Name, artifact.Bytes.Span),
+                module => module.Serialize()), LazyThreadSafetyMode.ExecutionAndPublication));
         try
         {
             return lazy.Value;

@@ -71,6 +71,43 @@ public sealed class SharedModeDaemonTests(SharedModeDaemonTests.Fixture fx) : IC
     }
 
     [Fact]
+    public async Task A_restarted_daemon_loads_what_it_compiled_from_its_cache_folder_instead_of_compiling()
+    {
+        var first = await fx.RunAsync(SharedModeFixture.TestImageName, SharedModeTests.NewId("cache1"), [Demo, "echo", "one"]);
+        Assert.True(first.Succeeded, first + fx.DaemonLog());
+        // The artifact is in the daemon's own folder, under its own engine name, root's alone.
+        var artifacts = Directory.EnumerateFiles(Path.Combine(fx.CacheDir, "wasmtimed"), "*", SearchOption.AllDirectories).ToList();
+        Assert.NotEmpty(artifacts);
+        Assert.All(artifacts, a => Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(a)));
+        var logged = CompileLines();
+
+        await fx.StopDaemonAsync(kill: false);
+        await fx.StartDaemonAsync();
+        Assert.Equal(0ul, (await fx.StatusAsync()).Compilations);
+        var again = await fx.RunAsync(SharedModeFixture.TestImageName, SharedModeTests.NewId("cache2"), [Demo, "echo", "two"]);
+
+        Assert.True(again.Succeeded, again + fx.DaemonLog());
+        Assert.Equal("two\n", again.Stdout);
+        Assert.Equal(0ul, (await fx.StatusAsync()).Compilations);
+        Assert.Equal(logged, CompileLines());
+
+        // A corrupt artifact is a miss: the next daemon compiles once and replaces it, and the container still runs.
+        await fx.StopDaemonAsync(kill: false);
+        foreach (var a in artifacts)
+        {
+            File.WriteAllBytes(a, [1, 2, 3]);
+        }
+        await fx.StartDaemonAsync();
+        var recompiled = await fx.RunAsync(SharedModeFixture.TestImageName, SharedModeTests.NewId("cache3"), [Demo, "echo", "three"]);
+        Assert.True(recompiled.Succeeded, recompiled + fx.DaemonLog());
+        Assert.Equal("three\n", recompiled.Stdout);
+        Assert.Equal(1ul, (await fx.StatusAsync()).Compilations);
+        Assert.Equal(logged.Count + 1, CompileLines().Count);
+    }
+
+    private List<string> CompileLines() => File.Exists(fx.CompileLog) ? [.. File.ReadAllLines(fx.CompileLog)] : [];
+
+    [Fact]
     public async Task Manager_and_sandbox_sockets_are_0600_and_refuse_another_uid()
     {
         const int nobody = 65534;

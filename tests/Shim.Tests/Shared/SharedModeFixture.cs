@@ -86,6 +86,12 @@ public class SharedModeFixture : IAsyncLifetime
     /// <summary>Where the daemon puts sandbox sockets.</summary>
     public string SandboxSocketDir => Path.Combine(DaemonDir, "sandboxes");
 
+    /// <summary>The daemon's compiled-module folder.</summary>
+    public string CacheDir => Path.Combine(DaemonDir, "cache");
+
+    /// <summary>The daemon's compile log: a line per real compilation.</summary>
+    public string CompileLog => Path.Combine(DaemonDir, "compiles.log");
+
     /// <summary>Extra environment of the daemon (none here; the pooled fixture sets the pooling allocator's).</summary>
     protected virtual IReadOnlyDictionary<string, string> DaemonEnvironment { get; } = new Dictionary<string, string>();
 
@@ -137,6 +143,9 @@ public class SharedModeFixture : IAsyncLifetime
         psi.ArgumentList.Add("--socket");
         psi.ArgumentList.Add(ManagerSocket);
         psi.ArgumentList.Add("--debug");
+        // The compiled-module folder and compile log are this fixture's, not the host's /var/cache.
+        psi.Environment["CONTAINERD_SHIM_WASMTIME_CACHE"] = CacheDir;
+        psi.Environment["CONTAINERD_SHIM_WASMTIME_COMPILE_LOG"] = CompileLog;
         foreach (var (name, value) in DaemonEnvironment)
         {
             psi.Environment[name] = value;

@@ -2,10 +2,12 @@
 //   exit=N    exit with status N (0 and 1 through wasi:cli/exit, others through exit-with-code)
 //   cat=PATH  print the file PATH, found through the preopened directories
 //   env=NAME  print NAME=value from the environment
+//   sleep=S   sleep S seconds in a WASI 0.2 host call (a monotonic-clock pollable's block), which a kill cannot wake
 // Everything else is only echoed. Output goes through console.log (wasi:cli/stdout).
 import { getArguments, getEnvironment } from "wasi:cli/environment@0.2.12";
 import { exit, exitWithCode } from "wasi:cli/exit@0.2.12";
 import { getDirectories } from "wasi:filesystem/preopens@0.2.12";
+import { subscribeDuration } from "wasi:clocks/monotonic-clock@0.2.12";
 
 function readFile(path) {
   // The longest preopen that is a prefix of the path holds the file.
@@ -52,6 +54,11 @@ export const run = {
           console.error(`cat ${value}: ${e?.payload ?? e}`);
           code = code || 2;
         }
+      } else if (key === "sleep") {
+        // One blocking host call: setTimeout would only run after run() returns.
+        console.log(`sleeping ${value} s`);
+        subscribeDuration(BigInt(Math.round(Number.parseFloat(value) * 1e9))).block();
+        console.log("slept");
       } else if (key === "exit") {
         code = Number.parseInt(value, 10) || 0;
       }

@@ -1,5 +1,6 @@
 // Hostile handler for the wasi:http limit tests: /spin never returns (a busy loop in wasm code), /endless streams a
-// body that never ends, and anything else answers "ok" at once.
+// body that never ends, /sleep waits 10 minutes in a poll (a timer: StarlingMonkey's event loop blocks in
+// wasi:io/poll's poll on a monotonic-clock pollable), and anything else answers "ok" at once.
 addEventListener("fetch", (event) => event.respondWith(handle(event.request)));
 
 async function handle(request) {
@@ -8,6 +9,10 @@ async function handle(request) {
     for (;;) {
       // Nothing yields: only the host can stop this guest.
     }
+  }
+  if (path === "/sleep") {
+    await new Promise((resolve) => setTimeout(resolve, 600_000));
+    return new Response("slept\n", { status: 200, headers: { "content-type": "text/plain" } });
   }
   if (path === "/endless") {
     const body = new ReadableStream({

@@ -69,11 +69,20 @@ internal sealed class Pollable
 
     public bool Ready => Signal is { } signal ? signal.IsCompleted : DeadlineTicks == 0 || Stopwatch.GetTimestamp() >= DeadlineTicks;
 
-    public void Block() => WaitAny([this]);
-
-    /// <summary>Blocks until at least one of <paramref name="pollables"/> is ready (it may return early).</summary>
-    public static void WaitAny(Pollable[] pollables)
+    public void Block(CancellationToken stop)
     {
+        while (!Ready)
+        {
+            WaitAny([this], stop);
+        }
+    }
+
+    /// <summary>Blocks until at least one of <paramref name="pollables"/> is ready (it may return early); throws
+    /// <see cref="OperationCanceledException"/> when <paramref name="stop"/> (a kill, an aborted request) fires
+    /// first, which traps the guest.</summary>
+    public static void WaitAny(Pollable[] pollables, CancellationToken stop)
+    {
+        ThrowIfStopped(stop);
         long deadline = long.MaxValue;
         var signals = new List<Task>();
         foreach (var p in pollables)
@@ -96,12 +105,27 @@ internal sealed class Pollable
             : (int)Math.Clamp(Math.Ceiling(Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline).TotalMilliseconds), 0, int.MaxValue);
         if (signals.Count == 0)
         {
-            Thread.Sleep(wait);
+            stop.WaitHandle.WaitOne(wait);
         }
         else
         {
             // WaitAny returns for faulted or cancelled tasks too, without throwing: the owner reads the outcome.
-            Task.WaitAny([.. signals], wait);
+            try
+            {
+                Task.WaitAny([.. signals], wait, stop);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+        ThrowIfStopped(stop);
+    }
+
+    private static void ThrowIfStopped(CancellationToken stop)
+    {
+        if (stop.IsCancellationRequested)
+        {
+            throw new OperationCanceledException("woken from a poll: the container was killed or the request aborted", stop);
         }
     }
 }

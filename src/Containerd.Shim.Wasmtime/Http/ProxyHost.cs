@@ -434,7 +434,7 @@ internal sealed unsafe class ProxyHost : IDisposable
         {
             Res(i, "pollable", ResourceTypes.Pollable);
             Func(i, "[method]pollable.ready", (r, c, a, res) => res[0] = Bool(r.Table.Get<Pollable>(ReadRep(c, a[0])).Ready));
-            Func(i, "[method]pollable.block", (r, c, a, res) => r.Table.Get<Pollable>(ReadRep(c, a[0])).Block());
+            Func(i, "[method]pollable.block", (r, c, a, res) => r.Table.Get<Pollable>(ReadRep(c, a[0])).Block(r.StopToken));
             Func(i, "poll", Poll);
         });
         Instance(root, "wasi:io/error", i =>
@@ -591,7 +591,7 @@ internal sealed unsafe class ProxyHost : IDisposable
                 res[0] = List([.. ready]);
                 return;
             }
-            Pollable.WaitAny(pollables);
+            Pollable.WaitAny(pollables, r.StopToken);
         }
     }
 

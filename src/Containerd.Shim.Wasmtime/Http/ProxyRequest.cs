@@ -41,16 +41,28 @@ internal sealed class ProxyGuestContext(Stream stdout, Stream stderr)
     /// <summary>The instance process's own stdio: normal mode, where a kill ends the process.</summary>
     public static ProxyGuestContext Process { get; } = new(Console.OpenStandardOutput(), Console.OpenStandardError());
 
-    private volatile bool _killed;
+    private readonly CancellationTokenSource _killed = new();
 
     public Stream Stdout { get; } = stdout;
 
     public Stream Stderr { get; } = stderr;
 
     /// <summary>Set by a kill: every guest of the server traps at its next epoch deadline.</summary>
-    public bool Killed => _killed;
+    public bool Killed => _killed.IsCancellationRequested;
 
-    public void Kill() => _killed = true;
+    /// <summary>Cancelled by a kill: wakes guests blocked in the host's own pollables.</summary>
+    public CancellationToken KillToken => _killed.Token;
+
+    public void Kill()
+    {
+        try
+        {
+            _killed.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
 
     /// <summary>A line for the container's stderr (a guest's failure); lost if the stream is gone.</summary>
     public void Report(string line)
@@ -71,6 +83,7 @@ internal sealed class ProxyRequest(IProxyExchange exchange, ProxyGuestContext gu
 {
     private MemoryStream? _early;
     private readonly List<IDisposable> _owned = [];
+    private CancellationTokenSource? _stop;
 
     public ResourceTable Table { get; } = new();
 
@@ -89,6 +102,17 @@ internal sealed class ProxyRequest(IProxyExchange exchange, ProxyGuestContext gu
 
     public bool ResponseStarted { get; private set; }
 
+    /// <summary>Cancelled when the container is killed or the request aborted: a guest blocked in a pollable wakes and
+    /// traps. Made on the first block (on the guest's thread), so requests that never wait pay nothing.</summary>
+    public CancellationToken StopToken
+    {
+        get
+        {
+            _stop ??= CancellationTokenSource.CreateLinkedTokenSource(Guest.KillToken, Exchange.Aborted);
+            return _stop.Token;
+        }
+    }
+
     /// <summary>Disposes <paramref name="item"/> when the request ends (outgoing requests and their responses).</summary>
     public void Own(IDisposable item)
     {
@@ -101,6 +125,8 @@ internal sealed class ProxyRequest(IProxyExchange exchange, ProxyGuestContext gu
     /// <summary>Ends what the guest's outgoing requests left open.</summary>
     public void DisposeOwned()
     {
+        _stop?.Dispose();
+        _stop = null;
         IDisposable[] items;
         lock (_owned)
         {

@@ -49,6 +49,9 @@ internal static unsafe partial class HostIo
     [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
     public static partial int Fcntl(int fd, int cmd, int arg);
 
+    [LibraryImport("libc", EntryPoint = "dup3", SetLastError = true)]
+    public static partial int Dup3(int oldFd, int newFd, int flags);
+
     [LibraryImport("libc", EntryPoint = "gettid")]
     public static partial int GetTid();
 
@@ -145,6 +148,31 @@ internal static unsafe partial class HostIo
             Fcntl(fd, F_SETFL, flags | O_NONBLOCK);
         }
     }
+
+    /// <summary>Points each of <paramref name="fds"/> at /dev/null, keeping its number: a thread still holding the
+    /// number writes nowhere (never to a file that reuses it), and the file it named loses this reference (a FIFO's
+    /// reader sees EOF once no other writer holds it).</summary>
+    public static void Silence(ReadOnlySpan<int> fds)
+    {
+        var devNull = Open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (devNull < 0)
+        {
+            return;
+        }
+        foreach (var fd in fds)
+        {
+            if (fd >= 0)
+            {
+                Dup3(devNull, fd, O_CLOEXEC);
+            }
+        }
+        Close(devNull);
+    }
+
+    public const int O_WRONLY = 0x1;
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Open(string path, int flags);
 
     /// <summary>Makes the eventfd readable for good (every later poll on it returns at once).</summary>
     public static void Signal(int eventFd)

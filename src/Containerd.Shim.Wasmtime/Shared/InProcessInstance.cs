@@ -19,6 +19,9 @@ namespace Containerd.Shim.Wasmtime.Shared;
 /// Kill stops this instance alone, with status 128+signal, wherever the guest is: the epoch deadline callback traps a
 /// guest running wasm code; the instance's stop eventfd wakes every wait the daemon does for it (our poll_oneoff,
 /// the stdout/stderr writes, the stdin pump), and closing the stdin pipe ends a read Wasmtime itself is blocked in.
+/// A guest inside a WASI 0.2 host call nothing can wake (Wasmtime's own clock sleep) is detached after
+/// <see cref="KillGrace"/>: its stdio is silenced, the exit is published, and its thread keeps the store and releases
+/// it when the call returns (docs/architecture.md, Detached guests).
 /// </remarks>
 internal sealed class InProcessInstance : IInstance, IInstanceResources
 {
@@ -26,11 +29,16 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
     private const long NoPendingLimit = long.MinValue;
     private const long DefaultCpuPeriodUs = 100_000;
     private const int ThreadStackSize = 2 << 20;
+    private static readonly TimeSpan KillGrace = TimeSpan.FromMilliseconds(500);
+    private static readonly TimeSpan DeleteDeadline = TimeSpan.FromSeconds(5);
 
     private readonly SharedWasmtimeHost _host;
     private readonly string _id;
     private readonly RuntimeContext _ctx;
     private readonly Lock _gate = new();
+    // Held by every write of guest output, and by the silencing of a detached guest: that waits for a write in
+    // progress, so all output written before it reaches the FIFOs before the exit is published.
+    private readonly Lock _output = new();
     private readonly TaskCompletionSource<ExitStatus> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly long _clockBase = Stopwatch.GetTimestamp();
     // The memory limit Stats reports (0: none) and the one waiting to be applied on the guest's thread (a store is
@@ -55,6 +63,13 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
     private bool _finished;
     private bool _stopClosed;
     private int _killSignal;
+    private bool _graceArmed;
+    // Detached: the exit is published while the guest's thread is still inside a host call; that thread owns the
+    // store, the stdio handles and the stop eventfd (once Delete is done with it) and releases them when it returns.
+    private bool _detached;
+    private bool _guestReturned;
+    private bool _deleted;
+    private bool _silenced;
 
     private InProcessInstance(SharedWasmtimeHost host, InstanceConfig config, RuntimeContext ctx)
     {
@@ -178,7 +193,68 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
         }
         // Every store reaches its deadline now; the others' callbacks just extend theirs.
         _host.Engine.IncrementEpoch();
+        bool arm;
+        lock (_gate)
+        {
+            arm = !_graceArmed;
+            _graceArmed = true;
+        }
+        if (arm)
+        {
+            _ = DetachAfterGraceAsync();
+        }
     }
+
+    // A guest still running after the grace is inside a host call that ignores the kill: the task ends without it.
+    private async Task DetachAfterGraceAsync()
+    {
+        try
+        {
+            await _exited.Task.WaitAsync(KillGrace).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            Detach();
+        }
+    }
+
+    private void Detach()
+    {
+        int code;
+        lock (_gate)
+        {
+            if (_finished || _guestReturned)
+            {
+                return;
+            }
+            _finished = true;
+            _detached = true;
+            _memory = null;
+            code = 128 + (_killSignal > 0 ? _killSignal : SigKill);
+            if (_tid > 0)
+            {
+                Volatile.Write(ref _cpuNanosAtExit, HostIo.ThreadCpuNanos(_tid));
+            }
+        }
+        ShimLog.Info($"container {_id}: the guest did not stop within {KillGrace.TotalMilliseconds} ms of the kill (blocked in a host call); detached, its exit published");
+        SilenceOutput();
+        _pump?.Join(TimeSpan.FromSeconds(2));
+        _host.InstanceEnded();
+        _exited.TrySetResult(new ExitStatus(code, DateTimeOffset.UtcNow));
+    }
+
+    // The guest's descriptors keep their numbers (its thread may still use them) but point at /dev/null: nothing it
+    // writes later goes anywhere, and the container's FIFO readers see EOF.
+    private void SilenceOutput()
+    {
+        lock (_output)
+        {
+            _silenced = true;
+            HostIo.Silence([FdOf(_stdout), FdOf(_stderr)]);
+        }
+    }
+
+    private static int FdOf(SafeFileHandle? handle) => handle is null ? -1 : (int)handle.DangerousGetHandle();
 
     /// <inheritdoc/>
     public Task<ExitStatus> WaitAsync(CancellationToken ct) => _exited.Task.WaitAsync(ct);
@@ -196,14 +272,32 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
             {
             }
         }
-        await _exited.Task.ConfigureAwait(false);
+        try
+        {
+            await _exited.Task.WaitAsync(DeleteDeadline).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Never reached while the kill's grace works; Delete still ends, with the guest detached.
+            Detach();
+        }
         lock (_gate)
         {
-            if (!_stopClosed)
+            _deleted = true;
+            // A detached guest's thread may still poll the stop eventfd by number: it closes it when it returns.
+            if (!_detached || _guestReturned)
             {
-                _stopClosed = true;
-                HostIo.Close(StopFd);
+                CloseStopFd();
             }
+        }
+    }
+
+    private void CloseStopFd()
+    {
+        if (!_stopClosed)
+        {
+            _stopClosed = true;
+            HostIo.Close(StopFd);
         }
     }
 
@@ -436,9 +530,12 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
 
     private void WriteOutput(int fd, ReadOnlySpan<byte> data)
     {
-        if (fd >= 0)
+        lock (_output)
         {
-            HostIo.WriteAll(fd, data, StopFd);
+            if (fd >= 0 && !_silenced)
+            {
+                HostIo.WriteAll(fd, data, StopFd);
+            }
         }
     }
 
@@ -475,8 +572,31 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
         {
             code = ExitCodeOf(e);
         }
-        Volatile.Write(ref _cpuNanosAtExit, HostIo.ThreadCpuNanos());
-        Finish(code);
+        bool detached;
+        lock (_gate)
+        {
+            _guestReturned = true;
+            detached = _detached;
+            if (!detached)
+            {
+                Volatile.Write(ref _cpuNanosAtExit, HostIo.ThreadCpuNanos());
+            }
+        }
+        if (!detached)
+        {
+            Finish(code);
+            return;
+        }
+        // The host call a detached guest was in has returned: what it kept is released now.
+        Release();
+        lock (_gate)
+        {
+            if (_deleted)
+            {
+                CloseStopFd();
+            }
+        }
+        ShimLog.Info($"container {_id}: the detached guest's host call returned; its store is released");
     }
 
     private int ExitCodeOf(Exception e)
@@ -499,15 +619,12 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
 
     private void Report(string text)
     {
-        if (_stderr is { } stderr)
+        try
         {
-            try
-            {
-                HostIo.WriteAll((int)stderr.DangerousGetHandle(), System.Text.Encoding.UTF8.GetBytes(text), StopFd);
-            }
-            catch (Exception e) when (e is IOException or OperationCanceledException)
-            {
-            }
+            WriteOutput(FdOf(_stderr), System.Text.Encoding.UTF8.GetBytes(text));
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException)
+        {
         }
     }
 

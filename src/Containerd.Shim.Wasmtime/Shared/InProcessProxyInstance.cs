@@ -22,6 +22,7 @@ namespace Containerd.Shim.Wasmtime.Shared;
 internal sealed class InProcessProxyInstance : IInstance
 {
     private const int SigInt = 2, SigKill = 9;
+    private static readonly TimeSpan DeleteDeadline = TimeSpan.FromSeconds(5);
 
     private readonly SharedWasmtimeHost _host;
     private readonly ProxyHost _proxy;
@@ -173,7 +174,17 @@ internal sealed class InProcessProxyInstance : IInstance
             {
             }
         }
-        await _exited.Task.ConfigureAwait(false);
+        try
+        {
+            await _exited.Task.WaitAsync(DeleteDeadline).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Guests blocked in our pollables wake on the kill; one stuck in another host call keeps the server from
+            // stopping. Delete ends anyway; the stop eventfd stays open for what may still poll it.
+            ShimLog.Warn($"container {_id}: the wasi:http server did not stop within {DeleteDeadline.TotalSeconds} s of the kill; deleted without waiting for it");
+            return;
+        }
         lock (_gate)
         {
             if (!_stopClosed)

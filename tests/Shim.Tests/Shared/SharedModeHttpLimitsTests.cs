@@ -118,6 +118,78 @@ public sealed class SharedModeHttpLimitsTests(SharedModeFixture fx, ITestOutputH
         }
     }
 
+    [Fact]
+    public async Task Sigkill_wakes_guests_asleep_in_a_poll_and_the_task_exits_promptly()
+    {
+        await ImportAsync("shared-http-limits", SpinImage, SpinModule, HttpLimitsComponent.PathOf);
+        await using var netns = await NetNs.CreateAsync();
+        var id = NewId("slimit-sleep");
+        var run = RunAsync(SpinImage, SpinModule, id, netns);
+        try
+        {
+            await WaitServingAsync(netns, run);
+            using var client = ClientIn(netns);
+            // Two guests, each in a ten-minute timer: StarlingMonkey's event loop blocks in wasi:io/poll's poll.
+            var sleeping = new[] { client.GetAsync("/sleep"), client.GetAsync("/sleep") };
+            await Task.Delay(TimeSpan.FromSeconds(1.5));
+            Assert.DoesNotContain(sleeping, s => s.IsCompleted);
+
+            var stop = Stopwatch.StartNew();
+            await fx.Containerd.RunCtrAsync("task", "kill", "-s", "SIGKILL", id);
+            var exit = await run.WaitAsync(TimeSpan.FromMinutes(1));
+            stop.Stop();
+            output.WriteLine($"shared mode, SIGKILL with two guests asleep in a poll: task exited after {stop.Elapsed.TotalSeconds:F2} s");
+
+            Assert.True(exit.ExitCode == 137, exit + fx.DaemonLog());
+            Assert.True(stop.Elapsed < TimeSpan.FromSeconds(2), $"{stop.Elapsed} from the kill to the exit\n{fx.DaemonLog()}");
+            foreach (var request in sleeping)
+            {
+                await Assert.ThrowsAsync<HttpRequestException>(() => request);
+            }
+            // The guests woke in the host's poll and trapped there, not at a deadline.
+            Assert.Contains("woken from a poll", exit.Stderr);
+        }
+        finally
+        {
+            await CleanUpAsync(id, run);
+        }
+    }
+
+    [Fact]
+    public async Task A_guest_asleep_in_a_poll_ends_when_its_client_goes_away()
+    {
+        await ImportAsync("shared-http-limits", SpinImage, SpinModule, HttpLimitsComponent.PathOf);
+        await using var netns = await NetNs.CreateAsync();
+        var id = NewId("slimit-gone");
+        var run = RunAsync(SpinImage, SpinModule, id, netns);
+        try
+        {
+            await WaitServingAsync(netns, run);
+            using (var socket = await netns.ConnectAsync(Address))
+            {
+                await socket.SendAsync(Encoding.ASCII.GetBytes("GET /sleep HTTP/1.1\r\nHost: a\r\n\r\n"));
+                await Task.Delay(TimeSpan.FromSeconds(1.5));
+            }
+            // The client is gone; its guest wakes on the request's abort and traps.
+            await Task.Delay(TimeSpan.FromSeconds(1));
+
+            // With nothing in flight SIGINT's drain ends at once; a guest still asleep would hold it to the 5 s deadline.
+            var stop = Stopwatch.StartNew();
+            await fx.Containerd.RunCtrAsync("task", "kill", "-s", "SIGINT", id);
+            var exit = await run.WaitAsync(TimeSpan.FromMinutes(1));
+            stop.Stop();
+            output.WriteLine($"shared mode, SIGINT after a sleeping guest's client left: task exited after {stop.Elapsed.TotalSeconds:F2} s");
+
+            Assert.True(exit.ExitCode == 0, exit + fx.DaemonLog());
+            Assert.True(stop.Elapsed < TimeSpan.FromSeconds(3), $"{stop.Elapsed} from SIGINT to the exit\n{fx.DaemonLog()}");
+            Assert.Contains("woken from a poll", exit.Stderr);
+        }
+        finally
+        {
+            await CleanUpAsync(id, run);
+        }
+    }
+
     private async Task ImportAsync(string name, string image, string module, string wasm)
     {
         _ = name == "shared-http-echo" ? HttpEchoComponent.Wasm : HttpLimitsComponent.Wasm; // builds it when `make` has not

@@ -92,10 +92,10 @@ public sealed class SharedModeComponentTests(SharedModeFixture fx, ITestOutputHe
             Assert.DoesNotContain("slept", result.Stdout);
         }
         Assert.Contains("detached", fx.DaemonLog());
-        // The three detached guests still sleep: each holds a few descriptors (stdio on /dev/null, its preopen, the
-        // stop eventfd), no more.
+        // The three detached guests still sleep: each holds a few descriptors (stdio on /dev/null, Wasmtime's stdin and
+        // preopens, the stop eventfd; the sandbox's socket until containerd's shim disconnects), no more.
         var fdsDetached = DaemonFds();
-        Assert.True(fdsDetached <= fdsBefore + 3 * 6, $"{fdsBefore} fds before, {fdsDetached} with three detached guests");
+        Assert.True(fdsDetached <= fdsBefore + 3 * 8, $"{fdsBefore} fds before, {fdsDetached} with three detached guests: {DaemonFdTargets()}");
 
         // The daemon serves another container meanwhile.
         var next = await fx.RunAsync(Image, NewId("after-sleep"), ["/hello.wasm", "after"], timeout: RunTimeout);
@@ -112,11 +112,14 @@ public sealed class SharedModeComponentTests(SharedModeFixture fx, ITestOutputHe
             TimeSpan.FromSeconds(20), throwOnTimeout: false);
         var fdsAfter = DaemonFds();
         output.WriteLine($"daemon fds: {fdsBefore} before, {fdsDetached} with three detached guests, {fdsAfter} after their sleeps ended");
-        Assert.True(fdsAfter <= fdsBefore + 2, $"{fdsBefore} fds before, {fdsAfter} after the detached guests returned\n{fx.DaemonLog()}");
+        Assert.True(fdsAfter <= fdsBefore + 2, $"{fdsBefore} fds before, {fdsAfter} after the detached guests returned: {DaemonFdTargets()}\n{fx.DaemonLog()}");
         Assert.Equal(0u, (await fx.StatusAsync()).RunningInstances);
     }
 
     private int DaemonFds() => Directory.EnumerateFileSystemEntries($"/proc/{fx.DaemonPid}/fd").Count();
+
+    private string DaemonFdTargets() => string.Join(", ", Directory.EnumerateFileSystemEntries($"/proc/{fx.DaemonPid}/fd")
+        .Select(fd => { try { return new FileInfo(fd).LinkTarget ?? "?"; } catch (IOException) { return "?"; } }));
 
     private async Task ImportAsync()
     {

@@ -34,7 +34,7 @@ public static class SharedSpecPolicy
     private static readonly HashSet<(string Type, string Destination)> DefaultMounts =
     [
         ("proc", "/proc"), ("tmpfs", "/dev"), ("devpts", "/dev/pts"), ("tmpfs", "/dev/shm"), ("shm", "/dev/shm"),
-        ("mqueue", "/dev/mqueue"), ("sysfs", "/sys"), ("cgroup", "/sys/fs/cgroup"), ("cgroup2", "/sys/fs/cgroup"),
+        ("mqueue", "/dev/mqueue"), ("sysfs", "/sys"), ("tmpfs", "/run"), ("cgroup", "/sys/fs/cgroup"), ("cgroup2", "/sys/fs/cgroup"),
     ];
 
     // The files CRI always bind into a container; a guest reads neither, and they are not directories to preopen.

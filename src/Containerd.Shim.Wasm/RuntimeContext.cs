@@ -130,6 +130,56 @@ public sealed class RuntimeContext : IDisposable
         return FromSpec(id, rootfs, root, spec, imageModule);
     }
 
+    /// <summary>
+    /// As <see cref="FromSpec(string, string, Spec, Func{string, string, Entrypoint?}?)"/>, with what
+    /// <see cref="SharedSpecPolicy"/> made of the spec: the rootfs preopens read-only when <c>root.readonly</c> is set,
+    /// and the bind mounts added at their destinations (a bind replaces a rootfs preopen at the same path). The
+    /// context takes the binds' descriptors over, also when this throws.
+    /// </summary>
+    public static RuntimeContext FromSharedSpec(string id, string rootfs, Spec spec,
+        Func<string, string, Entrypoint?>? imageModule, SharedSpecBinds shared)
+    {
+        ArgumentNullException.ThrowIfNull(shared);
+        var binds = shared.Take();
+        RuntimeContext ctx;
+        try
+        {
+            ctx = FromSpec(id, rootfs, spec, imageModule);
+        }
+        catch
+        {
+            WasiPreopens.Close(binds);
+            throw;
+        }
+        var preopens = new List<WasiPreopen>();
+        foreach (var p in ctx.Preopens)
+        {
+            if (binds.Any(b => b.GuestPath == p.GuestPath))
+            {
+                p.Handle?.Dispose();
+                continue;
+            }
+            // A read-only rootfs is read-only in every folder of it, as normal mode's read-only remount is.
+            preopens.Add(shared.ReadOnlyRoot && p.Writable ? p with { Writable = false } : p);
+        }
+        preopens.AddRange(binds);
+        return ctx.WithPreopens(preopens);
+    }
+
+    private RuntimeContext WithPreopens(IReadOnlyList<WasiPreopen> preopens) => new()
+    {
+        Id = Id,
+        Rootfs = Rootfs,
+        Spec = Spec,
+        Args = Args,
+        Env = Env,
+        Cwd = Cwd,
+        Entrypoint = Entrypoint,
+        Preopens = preopens,
+        MemoryLimit = MemoryLimit,
+        Platform = Platform,
+    };
+
     /// <summary>As <see cref="FromSpec(string, string, Spec, Func{string, string, Entrypoint?}?)"/>, from a
     /// descriptor of the rootfs (<paramref name="rootfs"/> only names it).</summary>
     internal static RuntimeContext FromSpec(string id, string rootfs, SafeFileHandle root, Spec spec,

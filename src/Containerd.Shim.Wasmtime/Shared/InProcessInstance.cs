@@ -704,6 +704,8 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
         CloseStdinWrite();
         _store?.Dispose();
         _store = null;
+        // The preopens' descriptors (the engine opened its own from them when the store was made).
+        _ctx.Dispose();
         _run = null;
         var read = Interlocked.Exchange(ref _stdinRead, -1);
         if (read >= 0)

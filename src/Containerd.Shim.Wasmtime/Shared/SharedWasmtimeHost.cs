@@ -90,8 +90,30 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
     public Task<IInstance> CreateAsync(InstanceConfig config, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(config);
+        // Before anything is opened or compiled: what of the spec this process can honour, and a refusal naming the
+        // field for what it cannot (docs/security.md, shared mode).
+        var binds = SharedSpecPolicy.Apply(config.Spec, SharedSpecPolicy.SeccompAcceptedByEnvironment());
         var image = new ImageModuleSource(config.Id, config.Namespace, config.ContainerdAddress);
-        var ctx = RuntimeContext.FromSpec(config.Id, config.Rootfs, config.Spec, image.Resolve);
+        var ctx = RuntimeContext.FromSharedSpec(config.Id, config.Rootfs, config.Spec, image.Resolve, binds);
+        try
+        {
+            var instance = Create(config, ctx);
+            if (instance is InProcessProxyInstance)
+            {
+                // A proxy component gets no directories: nothing holds the preopens.
+                ctx.Dispose();
+            }
+            return Task.FromResult(instance);
+        }
+        catch
+        {
+            ctx.Dispose();
+            throw;
+        }
+    }
+
+    private IInstance Create(InstanceConfig config, RuntimeContext ctx)
+    {
         if (ctx.Entrypoint.Format == ModuleFormat.Component)
         {
             var bytes = ReadBytes(ctx.Entrypoint);
@@ -107,11 +129,12 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
             var (kind, exportName) = ComponentWorld.Classify(ctx.Entrypoint.Name, exports);
             if (kind == ComponentKind.HttpProxy)
             {
+                SharedSpecPolicy.CheckProxyNetwork(config.Spec);
                 var proxy = LoadProxy(ctx.Entrypoint, bytes);
-                return Task.FromResult<IInstance>(InProcessProxyInstance.Create(this, proxy, config, ctx));
+                return InProcessProxyInstance.Create(this, proxy, config, ctx);
             }
             var component = LoadComponent(ctx.Entrypoint, bytes);
-            return Task.FromResult<IInstance>(InProcessInstance.Create(this, config, ctx, new CompiledProgram(null, component, exportName)));
+            return InProcessInstance.Create(this, config, ctx, new CompiledProgram(null, component, exportName));
         }
         var module = Load(ctx.Entrypoint);
         var export = module.Exports.FirstOrDefault(e => e.Name == ctx.Entrypoint.Function);
@@ -120,7 +143,7 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
             throw new EntrypointException(EntrypointError.NoSuchFunction, ctx.Entrypoint.Name,
                 $"module does not export a function named \"{UntrustedText.Excerpt(ctx.Entrypoint.Function)}\"");
         }
-        return Task.FromResult<IInstance>(InProcessInstance.Create(this, config, ctx, new CompiledProgram(module, null, null)));
+        return InProcessInstance.Create(this, config, ctx, new CompiledProgram(module, null, null));
     }
 
     /// <summary>Stops the epoch ticker and releases the modules and the engine.</summary>

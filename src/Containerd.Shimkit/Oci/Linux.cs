@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace Containerd.Shimkit.Oci;
@@ -32,6 +33,15 @@ public sealed class Linux
     /// <summary>Mount propagation of the rootfs (<c>shared</c>, <c>slave</c>, <c>private</c>, <c>unbindable</c>, or
     /// their recursive forms).</summary>
     public string? RootfsPropagation { get; set; }
+
+    /// <summary>User namespace uid mappings, kept as JSON (a host that cannot apply them refuses them).</summary>
+    public List<JsonElement>? UidMappings { get; set; }
+
+    /// <summary>User namespace gid mappings, kept as JSON.</summary>
+    public List<JsonElement>? GidMappings { get; set; }
+
+    /// <summary>The SELinux context of the container's mounts.</summary>
+    public string? MountLabel { get; set; }
 }
 
 /// <summary>cgroup resource limits.</summary>

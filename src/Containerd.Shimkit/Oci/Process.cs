@@ -26,6 +26,12 @@ public sealed class Process
 
     /// <summary>Whether the process may not gain privileges.</summary>
     public bool NoNewPrivileges { get; set; }
+
+    /// <summary>The AppArmor profile of the process.</summary>
+    public string? ApparmorProfile { get; set; }
+
+    /// <summary>The SELinux label of the process.</summary>
+    public string? SelinuxLabel { get; set; }
 }
 
 /// <summary>The identity the process runs with.</summary>

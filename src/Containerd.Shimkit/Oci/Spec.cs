@@ -31,6 +31,10 @@ public sealed class Spec
     /// <summary>Linux-specific configuration.</summary>
     public Linux? Linux { get; set; }
 
+    /// <summary>Lifecycle hooks (<c>hooks</c>), kept as JSON: no shim here runs them, a host that cannot must see
+    /// them to refuse them.</summary>
+    public JsonElement? Hooks { get; set; }
+
     /// <summary>The largest <c>config.json</c> <see cref="Load"/> reads (64 MiB).</summary>
     public const int MaxBytes = 64 << 20;
 

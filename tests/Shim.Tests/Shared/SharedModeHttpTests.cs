@@ -17,7 +17,7 @@ namespace Shim.Tests.Shared;
 public sealed class SharedModeHttpTests(SharedModeFixture fx)
 {
     private const string Image = "localhost/runwasi-dotnet/shared-http-echo:latest";
-    private const string Module = "/http-echo.wasm";
+    internal const string Module = "/http-echo.wasm";
 
     // The ~13 MB component compiles at the first Create in the daemon (seconds idle, a minute loaded).
     private static readonly TimeSpan ServeTimeout = TimeSpan.FromMinutes(5);
@@ -178,7 +178,10 @@ public sealed class SharedModeHttpTests(SharedModeFixture fx)
             t => File.ReadAllText(Path.Combine(t, "comm")).Trim() == "netns bind");
     }
 
-    private async Task ImportAsync()
+    private Task ImportAsync() => ImportEchoAsync(fx);
+
+    /// <summary>Imports the echo proxy component's image into the fixture's containerd; returns its name.</summary>
+    internal static async Task<string> ImportEchoAsync(SharedModeFixture fx)
     {
         _ = HttpEchoComponent.Wasm; // builds it when `make` has not
         var image = TestImages.Build("shared-http-echo", new ImageDefinition
@@ -189,6 +192,7 @@ public sealed class SharedModeHttpTests(SharedModeFixture fx)
             Layers = [new FilesystemLayer([LayerEntry.File("http-echo.wasm", HttpEchoComponent.PathOf, Modes.Executable)])],
         });
         await fx.Containerd.ImportAsync(image.TarPath);
+        return Image;
     }
 
     private Task<ProcessResult> RunAsync(string id, NetNs netns) =>

@@ -10,13 +10,13 @@ namespace Shim.Tests;
 /// </summary>
 public sealed class ConfigContainer : IAsyncDisposable
 {
-    private readonly WasmShimFixture _fx;
+    private readonly ContainerdFixture _containerd;
     private readonly string _dir;
 
-    private ConfigContainer(WasmShimFixture fx, string prefix, string wasm, string runtime = WasmShimFixture.Runtime)
+    private ConfigContainer(ContainerdFixture containerd, string prefix, string wasm, string runtime = WasmShimFixture.Runtime)
     {
         Runtime = runtime;
-        _fx = fx;
+        _containerd = containerd;
         Id = WasmShimFixture.NewId(prefix);
         _dir = Directory.CreateTempSubdirectory("config-container-").FullName;
         // Reachable by the container's user (CreateTempSubdirectory makes 0700 folders).
@@ -62,7 +62,11 @@ public sealed class ConfigContainer : IAsyncDisposable
 
     /// <summary>Creates the rootfs and spec for a container running the demo module.</summary>
     public static async Task<ConfigContainer> CreateAsync(WasmShimFixture fx, string prefix) =>
-        new(fx, prefix, await TestImages.EnsureDemoWasmAsync());
+        new(fx.Containerd, prefix, await TestImages.EnsureDemoWasmAsync());
+
+    /// <summary>The same for another runtime on another fixture's containerd (shared mode's).</summary>
+    public static async Task<ConfigContainer> CreateAsync(ContainerdFixture containerd, string runtime, string prefix) =>
+        new(containerd, prefix, await TestImages.EnsureDemoWasmAsync(), runtime);
 
     /// <summary>
     /// The same container for runc (<c>io.containerd.runc.v2</c>): the host's static busybox as <c>/bin/busybox</c>,
@@ -71,7 +75,7 @@ public sealed class ConfigContainer : IAsyncDisposable
     /// </summary>
     public static ConfigContainer CreateRunc(WasmShimFixture fx, string prefix, string runtime = "io.containerd.runc.v2")
     {
-        var c = new ConfigContainer(fx, prefix, "/bin/busybox", runtime);
+        var c = new ConfigContainer(fx.Containerd, prefix, "/bin/busybox", runtime);
         Directory.CreateDirectory(Path.Combine(c.Rootfs, "bin"));
         File.Move(Path.Combine(c.Rootfs, "app.wasm"), Path.Combine(c.Rootfs, "bin", "busybox"));
         // runc needs a mount namespace and its /proc.
@@ -115,18 +119,18 @@ public sealed class ConfigContainer : IAsyncDisposable
 
     /// <summary><c>ctr run --rm --config</c>: runs to completion.</summary>
     public Task<ProcessResult> RunAsync() =>
-        _fx.Containerd.CtrAsync(["run", "--rm", "--runtime", Runtime, "--config", WriteSpec(), Id],
+        _containerd.CtrAsync(["run", "--rm", "--runtime", Runtime, "--config", WriteSpec(), Id],
             TimeSpan.FromSeconds(90));
 
     /// <summary><c>ctr run -d --config</c>, then the task's pid once it is listed.</summary>
     public async Task<int> StartDetachedAsync()
     {
-        await _fx.Containerd.RunCtrAsync(["run", "-d", "--runtime", Runtime, "--config", WriteSpec(), Id],
+        await _containerd.RunCtrAsync(["run", "-d", "--runtime", Runtime, "--config", WriteSpec(), Id],
             TimeSpan.FromSeconds(90));
         var watch = Stopwatch.StartNew();
         while (watch.Elapsed < TimeSpan.FromSeconds(30))
         {
-            var ps = await _fx.Containerd.CtrAsync("task", "ps", Id);
+            var ps = await _containerd.CtrAsync("task", "ps", Id);
             var pid = ps.Stdout.Split('\n').Skip(1).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
                 .Where(f => f.Length > 0 && int.TryParse(f[0], out _)).Select(f => int.Parse(f[0])).FirstOrDefault();
             if (pid > 0)
@@ -140,15 +144,15 @@ public sealed class ConfigContainer : IAsyncDisposable
 
     /// <summary><c>ctr container create --config</c>: the container only, for a test that drives the task itself.</summary>
     public Task CreateContainerAsync() =>
-        _fx.Containerd.RunCtrAsync(["container", "create", "--runtime", Runtime, "--config", WriteSpec(), Id],
+        _containerd.RunCtrAsync(["container", "create", "--runtime", Runtime, "--config", WriteSpec(), Id],
             TimeSpan.FromSeconds(90));
 
     /// <summary>Deletes the task (killing it) and the container; safe to call again.</summary>
     public async Task DeleteAsync()
     {
         // --force kills a live task and waits for it before deleting.
-        await _fx.Containerd.CtrAsync("task", "delete", "--force", Id);
-        await _fx.Containerd.CtrAsync("container", "delete", Id);
+        await _containerd.CtrAsync("task", "delete", "--force", Id);
+        await _containerd.CtrAsync("container", "delete", Id);
     }
 
     /// <summary>Deletes the task (killing it) and the container, removes the folder.</summary>

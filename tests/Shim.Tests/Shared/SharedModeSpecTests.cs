@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.Text;
 using Containerd.Testing;
 using ImageBuilder;
@@ -79,13 +80,27 @@ public sealed class SharedModeSpecTests(SharedModeFixture fx) : IDisposable
     }
 
     [Theory]
-    [InlineData("process.user", new[] { "--user", "1000" })]
     [InlineData("process.capabilities.bounding", new[] { "--cap-add", "CAP_SYS_ADMIN" })]
     [InlineData("process.capabilities.bounding", new[] { "--privileged" })]
     [InlineData("linux.seccomp", new[] { "--seccomp" })]
     [InlineData("(/scratch)", new[] { "--mount", "type=tmpfs,src=tmpfs,dst=/scratch,options=nosuid" })]
     public async Task A_field_the_daemon_cannot_apply_fails_create_naming_it_and_leaves_nothing(string field, string[] options) =>
         await AssertRefusedAsync(field, options, "/wasi-demo-app.wasm");
+
+    [Fact]
+    public async Task A_user_other_than_root_fails_create_naming_process_user()
+    {
+        // containerd 1.6's ctr has no --user: the spec is written by hand.
+        await using var c = await ConfigContainer.CreateAsync(fx.Containerd, SharedModeFixture.Runtime, "refused-user");
+        c.Process["user"] = new JsonObject { ["uid"] = 1000, ["gid"] = 1000 };
+        var before = await fx.StatusAsync();
+        var result = await c.RunAsync();
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("process.user", result.Stderr);
+        Assert.Contains("normal mode", result.Stderr);
+        Assert.DoesNotContain(c.Id, (await fx.Containerd.CtrAsync("task", "ls", "-q")).Stdout);
+        Assert.Equal(before.RunningInstances, (await fx.StatusAsync()).RunningInstances);
+    }
 
     [Fact]
     public async Task A_file_bind_other_than_cris_is_refused_and_its_source_is_not_held()

@@ -49,7 +49,7 @@ public static class WasmBinary
             throw new InvalidDataException("not a component: the header is not \\0asm 0d 00 01 00");
         }
         var names = new List<string>();
-        var reader = new Reader(component[HeaderLength..]);
+        var reader = new WasmReader(component[HeaderLength..]);
         while (!reader.AtEnd)
         {
             var id = reader.Byte();
@@ -58,13 +58,13 @@ public static class WasmBinary
             // Section 11 is the component export section; every other section is skipped by its size.
             if (id == 11)
             {
-                ReadExports(new Reader(body), names);
+                ReadExports(new WasmReader(body), names);
             }
         }
         return names;
     }
 
-    private static void ReadExports(Reader r, List<string> names)
+    private static void ReadExports(WasmReader r, List<string> names)
     {
         var count = r.U32();
         for (var i = 0u; i < count; i++)
@@ -89,7 +89,7 @@ public static class WasmBinary
         }
     }
 
-    private static void SkipExternDesc(ref Reader r)
+    private static void SkipExternDesc(ref WasmReader r)
     {
         var kind = r.Byte();
         switch (kind)
@@ -122,63 +122,5 @@ public static class WasmBinary
             default:
                 throw new InvalidDataException($"unknown extern kind 0x{kind:x2}");
         }
-    }
-
-    private ref struct Reader(ReadOnlySpan<byte> data)
-    {
-        private ReadOnlySpan<byte> _data = data;
-
-        public readonly bool AtEnd => _data.IsEmpty;
-
-        public byte Byte()
-        {
-            if (_data.IsEmpty)
-            {
-                throw new InvalidDataException("unexpected end of component");
-            }
-            var b = _data[0];
-            _data = _data[1..];
-            return b;
-        }
-
-        public uint U32()
-        {
-            uint result = 0;
-            for (var shift = 0; shift < 35; shift += 7)
-            {
-                var b = Byte();
-                result |= (uint)(b & 0x7f) << shift;
-                if ((b & 0x80) == 0)
-                {
-                    return result;
-                }
-            }
-            throw new InvalidDataException("malformed LEB128");
-        }
-
-        public void S33()
-        {
-            for (var i = 0; i < 5; i++)
-            {
-                if ((Byte() & 0x80) == 0)
-                {
-                    return;
-                }
-            }
-            throw new InvalidDataException("malformed LEB128");
-        }
-
-        public ReadOnlySpan<byte> Take(int n)
-        {
-            if (n < 0 || n > _data.Length)
-            {
-                throw new InvalidDataException("section runs past the end of the component");
-            }
-            var taken = _data[..n];
-            _data = _data[n..];
-            return taken;
-        }
-
-        public string Name() => System.Text.Encoding.UTF8.GetString(Take((int)U32()));
     }
 }

@@ -44,6 +44,8 @@ internal static unsafe partial class ComponentApi
     [LibraryImport(Lib)] public static partial IntPtr wasmtime_store_new(IntPtr engine, IntPtr data, IntPtr finalizer);
     [LibraryImport(Lib)] public static partial IntPtr wasmtime_store_context(IntPtr store);
     [LibraryImport(Lib)] public static partial void wasmtime_store_delete(IntPtr store);
+    // Negative values leave a limit at Wasmtime's default.
+    [LibraryImport(Lib)] public static partial void wasmtime_store_limiter(IntPtr store, long memorySize, long tableElements, long instances, long tables, long memories);
     [LibraryImport(Lib)] public static partial IntPtr wasmtime_context_get_data(IntPtr context);
     [LibraryImport(Lib)] public static partial void wasmtime_context_set_epoch_deadline(IntPtr context, ulong ticksBeyondCurrent);
     // The callback's last parameter is a wasmtime_update_deadline_kind_t (uint8_t); left as is, it means continue.

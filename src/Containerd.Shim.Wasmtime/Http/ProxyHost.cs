@@ -232,6 +232,12 @@ internal sealed unsafe class ProxyHost : IDisposable
         try
         {
             var context = wasmtime_store_context(store);
+            if (request.Guest.StoreLimits is { } limits)
+            {
+                var (memorySize, tableElements) = limits.Shape.Budget(limits.MemoryLimit > 0 ? limits.MemoryLimit : null);
+                wasmtime_store_limiter(store, memorySize ?? -1, tableElements is { } elements ? elements : -1, limits.Shape.Instances, limits.Shape.Tables,
+                    limits.Shape.Memories);
+            }
             if (_epochInterruption)
             {
                 // The engine's epoch advances on a timer: without a deadline the guest would trap at once.

@@ -43,6 +43,9 @@ internal sealed class ProxyGuestContext(Stream stdout, Stream stderr)
 
     private readonly CancellationTokenSource _killed = new();
 
+    /// <summary>Limits of every request's store (shared mode); null where the process's cgroup is the bound.</summary>
+    public ProxyStoreLimits? StoreLimits { get; init; }
+
     public Stream Stdout { get; } = stdout;
 
     public Stream Stderr { get; } = stderr;

@@ -47,6 +47,9 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
     private long _pendingMemoryLimit = NoPendingLimit;
     // The CPU quota: microseconds of CPU time per period of wall time; a quota of 0 or less is none.
     private long _cpuQuotaUs;
+
+    // What one instantiation of the guest's binary makes: the store's caps (SetStoreLimits).
+    private readonly StoreShape _shape;
     private long _cpuPeriodUs = DefaultCpuPeriodUs;
     // Throttling state, touched by the guest's thread only, and the figures Stats reads.
     private long _lastWallNs, _lastCpuNs, _cpuBudgetNs;
@@ -71,7 +74,7 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
     private bool _deleted;
     private bool _silenced;
 
-    private InProcessInstance(SharedWasmtimeHost host, InstanceConfig config, RuntimeContext ctx)
+    private InProcessInstance(SharedWasmtimeHost host, InstanceConfig config, RuntimeContext ctx, CompiledProgram program)
     {
         _host = host;
         _id = config.Id;
@@ -81,6 +84,7 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
         _stderr = config.Stderr;
         var resources = ctx.Spec.Linux?.Resources;
         _memoryLimit = resources?.Memory?.Limit is > 0 and var limit ? limit : 0;
+        _shape = program.Shape;
         SetCpuQuota(resources?.Cpu);
         StopFd = HostIo.EventFd(0, HostIo.EFD_CLOEXEC);
         if (StopFd < 0)
@@ -110,7 +114,7 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
     /// this returns).</summary>
     public static InProcessInstance Create(SharedWasmtimeHost host, InstanceConfig config, RuntimeContext ctx, CompiledProgram program)
     {
-        var instance = new InProcessInstance(host, config, ctx);
+        var instance = new InProcessInstance(host, config, ctx, program);
         try
         {
             instance.Prepare(program);
@@ -382,8 +386,19 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
     {
         if (_store is { } store)
         {
-            store.SetLimits(memorySize: limit > 0 ? limit : null);
+            SetStoreLimits(store, _shape, limit);
         }
+    }
+
+    /// <summary>
+    /// The store's limits for a container memory limit (0: none): memories, tables and instances capped at what the
+    /// binary declares, so the limit, split among them (<see cref="StoreShape.Budget"/>), covers the whole store.
+    /// </summary>
+    internal static void SetStoreLimits(Store store, StoreShape shape, long limit)
+    {
+        var (memorySize, tableElements) = shape.Budget(limit > 0 ? limit : null);
+        store.SetLimits(memorySize: memorySize, tableElements: tableElements, instances: shape.Instances,
+            tables: shape.Tables, memories: shape.Memories);
     }
 
     private void SetCpuQuota(Containerd.Shimkit.Oci.LinuxCpu? cpu)
@@ -463,10 +478,7 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
 
         var store = new Store(_host.Engine, this);
         _store = store;
-        if (_memoryLimit > 0)
-        {
-            store.SetLimits(memorySize: _memoryLimit);
-        }
+        SetStoreLimits(store, _shape, _memoryLimit);
         store.SetWasiConfiguration(wasi);
         store.SetEpochDeadline(1);
         store.SetEpochDeadlineCallback(OnEpochDeadline);

@@ -42,7 +42,7 @@ internal sealed class InProcessProxyInstance : IInstance
     private int _status = -1;
 
     private InProcessProxyInstance(SharedWasmtimeHost host, ProxyHost proxy, InstanceConfig config, RuntimeContext ctx, IPEndPoint endpoint,
-        HttpServerLimits limits)
+        HttpServerLimits limits, StoreShape shape)
     {
         _limits = limits;
         _host = host;
@@ -59,7 +59,9 @@ internal sealed class InProcessProxyInstance : IInstance
         _stdin = config.Stdin;
         _stdout = new FifoStream(config.Stdout, StopFd);
         _stderr = new FifoStream(config.Stderr, StopFd);
-        _guest = new ProxyGuestContext(_stdout, _stderr);
+        // Every request's store gets the container's memory limit, covering all its memories and tables.
+        var memoryLimit = ctx.Spec.Linux?.Resources?.Memory?.Limit is > 0 and var limit ? limit : 0;
+        _guest = new ProxyGuestContext(_stdout, _stderr) { StoreLimits = new ProxyStoreLimits(shape, memoryLimit) };
     }
 
     /// <summary>Readable once the instance has ended: output writes still waiting for room give up.</summary>
@@ -69,7 +71,8 @@ internal sealed class InProcessProxyInstance : IInstance
     public int Pid => Environment.ProcessId;
 
     /// <summary>Checks the listen address (a bad one fails Create, as no server could start).</summary>
-    public static InProcessProxyInstance Create(SharedWasmtimeHost host, ProxyHost proxy, InstanceConfig config, RuntimeContext ctx)
+    public static InProcessProxyInstance Create(SharedWasmtimeHost host, ProxyHost proxy, InstanceConfig config, RuntimeContext ctx,
+        StoreShape shape)
     {
         IPEndPoint endpoint;
         try
@@ -82,7 +85,7 @@ internal sealed class InProcessProxyInstance : IInstance
         }
         // The daemon's environment sets the limits of every container's server; a bad value fails Create, naming it.
         var limits = HttpServerLimits.FromEnvironment();
-        return new InProcessProxyInstance(host, proxy, config, ctx, endpoint, limits);
+        return new InProcessProxyInstance(host, proxy, config, ctx, endpoint, limits, shape);
     }
 
     /// <inheritdoc/>

@@ -131,19 +131,23 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
             {
                 SharedSpecPolicy.CheckProxyNetwork(config.Spec);
                 var proxy = LoadProxy(ctx.Entrypoint, bytes);
-                return InProcessProxyInstance.Create(this, proxy, config, ctx);
+                return InProcessProxyInstance.Create(this, proxy, config, ctx, ShapeOf(ctx.Entrypoint, bytes));
             }
             var component = LoadComponent(ctx.Entrypoint, bytes);
-            return InProcessInstance.Create(this, config, ctx, new CompiledProgram(null, component, exportName));
+            return InProcessInstance.Create(this, config, ctx, new CompiledProgram(null, component, exportName, ShapeOf(ctx.Entrypoint, bytes)));
         }
-        var module = Load(ctx.Entrypoint);
+        var moduleBytes = ReadBytes(ctx.Entrypoint);
+        var module = Load(ctx.Entrypoint, moduleBytes);
         var export = module.Exports.FirstOrDefault(e => e.Name == ctx.Entrypoint.Function);
         if (export is not FunctionExport)
         {
             throw new EntrypointException(EntrypointError.NoSuchFunction, ctx.Entrypoint.Name,
                 $"module does not export a function named \"{UntrustedText.Excerpt(ctx.Entrypoint.Function)}\"");
         }
-        return InProcessInstance.Create(this, config, ctx, new CompiledProgram(module, null, null));
+        var shape = ShapeOf(ctx.Entrypoint, ctx.Entrypoint.Format == ModuleFormat.Text
+            ? Module.ConvertText(System.Text.Encoding.UTF8.GetString(moduleBytes))
+            : moduleBytes);
+        return InProcessInstance.Create(this, config, ctx, new CompiledProgram(module, null, null, shape));
     }
 
     /// <summary>Stops the epoch ticker and releases the modules and the engine.</summary>
@@ -265,6 +269,20 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
         }
     }
 
+    // The engine compiled the bytes already, so a shape that cannot be read is a reader's gap, not the tenant's.
+    private static StoreShape ShapeOf(Entrypoint entrypoint, ReadOnlySpan<byte> binary)
+    {
+        try
+        {
+            return StoreShape.Of(binary);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name,
+                $"cannot count the memories and tables the store needs, so its memory limit could not be enforced: {e.Message}", e);
+        }
+    }
+
     /// <summary>The native engine behind the binding's <see cref="Engine"/>, which keeps it private; valid while the
     /// engine is.</summary>
     private static IntPtr EngineHandle(Engine engine) => ((SafeHandle)NativeHandleOf(engine)).DangerousGetHandle();
@@ -277,9 +295,8 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
     [return: UnsafeAccessorType("Wasmtime.Engine+Handle, Wasmtime.Dotnet")]
     private static extern object NativeHandleOf(Engine engine);
 
-    private Module Load(Entrypoint entrypoint)
+    private Module Load(Entrypoint entrypoint, byte[] bytes)
     {
-        var bytes = ReadBytes(entrypoint);
         var key = (entrypoint.Format == ModuleFormat.Text ? "wat:" : "wasm:") + Convert.ToHexStringLower(SHA256.HashData(bytes));
         // Text is kept in memory only: the folder is for binaries, as in normal mode.
         var lazy = _modules.GetOrAdd(key, _ => new Lazy<Module>(() => entrypoint.Format == ModuleFormat.Text
@@ -345,4 +362,4 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
 }
 
 /// <summary>What a container of the daemon runs: a core module, or a command component and its wasi:cli/run export.</summary>
-internal sealed record CompiledProgram(Module? Module, Component? Component, string? RunExport);
+internal sealed record CompiledProgram(Module? Module, Component? Component, string? RunExport, StoreShape Shape);

@@ -57,6 +57,23 @@ public class SharedModeFixture : IAsyncLifetime
               (br $again))))
         """;
 
+    /// <summary>A guest of three memories and a table that grows each memory by 16 MiB, the table by a million
+    /// elements and the first memory by one more page; exits with a bit for each of the first four that succeeded
+    /// (1, 2, 4: memories; 8: the table) and 16 when the one-page grow failed.</summary>
+    public const string ManyMemories = """
+        (module
+          (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+          (memory $a (export "memory") 1) (memory $b 1) (memory $c 1)
+          (table $t 1 funcref)
+          (func (export "_start") (local $bits i32)
+            (if (i32.ne (memory.grow $a (i32.const 256)) (i32.const -1)) (then (local.set $bits (i32.or (local.get $bits) (i32.const 1)))))
+            (if (i32.ne (memory.grow $b (i32.const 256)) (i32.const -1)) (then (local.set $bits (i32.or (local.get $bits) (i32.const 2)))))
+            (if (i32.ne (memory.grow $c (i32.const 256)) (i32.const -1)) (then (local.set $bits (i32.or (local.get $bits) (i32.const 4)))))
+            (if (i32.ne (table.grow $t (ref.null func) (i32.const 1000000)) (i32.const -1)) (then (local.set $bits (i32.or (local.get $bits) (i32.const 8)))))
+            (if (i32.eq (memory.grow $a (i32.const 1)) (i32.const -1)) (then (local.set $bits (i32.or (local.get $bits) (i32.const 16)))))
+            (call $exit (local.get $bits))))
+        """;
+
     /// <summary>A guest that polls 4,096 expired clocks (exits 1 unless that succeeds), then 4,097: it exits with the
     /// second call's errno, which is EINVAL (28) when the daemon bounds the subscriptions it copies.</summary>
     public const string PollMany = """
@@ -247,6 +264,7 @@ public class SharedModeFixture : IAsyncLifetime
                 LayerEntry.Bytes("cat-stdin.wat", Encoding.UTF8.GetBytes(CatStdin)),
                 LayerEntry.Bytes("grow.wat", Encoding.UTF8.GetBytes(GrowWhenAllowed)),
                 LayerEntry.Bytes("poll-many.wat", Encoding.UTF8.GetBytes(PollMany)),
+                LayerEntry.Bytes("many-memories.wat", Encoding.UTF8.GetBytes(ManyMemories)),
                 LayerEntry.Bytes("readme.txt", "not a module\n"u8.ToArray()),
             ]),
         ],

@@ -27,6 +27,20 @@ public sealed class SharedModeResourceTests(SharedModeFixture fx, ITestOutputHel
         await MetricsAndUpdateAsync(fx, output);
     }
 
+    [Fact]
+    public async Task The_memory_limit_covers_all_of_a_stores_memories_and_tables()
+    {
+        // Unlimited, the guest grows its three memories by 16 MiB each and its table by a million elements.
+        var free = await fx.RunAsync(SharedModeFixture.TestImageName, SharedModeTests.NewId("memories-free"), ["/many-memories.wat"]);
+        Assert.True(free.ExitCode == 15, $"exit {free.ExitCode}\n{free}");
+        // Under 32 MiB, the 48 MiB they would take together is refused, each memory's share being a third of the
+        // limit, less the tables' sixteenth; the table's million elements (8 MB) are past that sixteenth; a page more
+        // of the first memory still fits.
+        var limited = await fx.RunAsync(SharedModeFixture.TestImageName, SharedModeTests.NewId("memories-limited"), ["/many-memories.wat"],
+            ["--memory-limit", (32 << 20).ToString()]);
+        Assert.True(limited.ExitCode == 0, $"exit {limited.ExitCode} (1, 2, 4: a memory grew; 8: the table; 16: the small grow failed)\n{limited}");
+    }
+
     /// <summary>The case itself, shared with the pooled-allocator fixture.</summary>
     internal static async Task MetricsAndUpdateAsync(SharedModeFixture fx, ITestOutputHelper output)
     {

@@ -36,13 +36,18 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
     private readonly Lazy<SharedArtifactCache> _artifacts;
     private readonly Timer _ticker;
     private readonly Lock _linkerGate = new();
+    private readonly CompileGate _compileGate;
     private long _compilations;
     private int _running;
 
     /// <summary>Creates the engine.</summary>
     public SharedWasmtimeHost()
     {
+        _compileGate = CompileGate.FromEnvironment();
         Engine = CreateEngine(out var description);
+        // Not part of the description: that names the artifacts' compatibility hash, which the worker count (and
+        // serial compilation) does not change.
+        ShimLog.Info($"compile workers: {_compileGate.Workers} (serial compilation)");
         Description = description;
         // Read at the first Create, so a setting the daemon cannot use fails that Create naming the variable.
         _artifacts = new Lazy<SharedArtifactCache>(() => new SharedArtifactCache(CompilationCache.FromEnvironment(), description));
@@ -97,7 +102,7 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
         var ctx = RuntimeContext.FromSharedSpec(config.Id, config.Rootfs, config.Spec, image.Resolve, binds);
         try
         {
-            var instance = Create(config, ctx);
+            var instance = Create(config, ctx, ct);
             if (instance is InProcessProxyInstance)
             {
                 // A proxy component gets no directories: nothing holds the preopens.
@@ -112,7 +117,7 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
         }
     }
 
-    private IInstance Create(InstanceConfig config, RuntimeContext ctx)
+    private IInstance Create(InstanceConfig config, RuntimeContext ctx, CancellationToken ct)
     {
         if (ctx.Entrypoint.Format == ModuleFormat.Component)
         {
@@ -130,14 +135,14 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
             if (kind == ComponentKind.HttpProxy)
             {
                 SharedSpecPolicy.CheckProxyNetwork(config.Spec);
-                var proxy = LoadProxy(ctx.Entrypoint, bytes);
+                var proxy = LoadProxy(ctx.Entrypoint, bytes, ct);
                 return InProcessProxyInstance.Create(this, proxy, config, ctx, ShapeOf(ctx.Entrypoint, bytes));
             }
-            var component = LoadComponent(ctx.Entrypoint, bytes);
+            var component = LoadComponent(ctx.Entrypoint, bytes, ct);
             return InProcessInstance.Create(this, config, ctx, new CompiledProgram(null, component, exportName, ShapeOf(ctx.Entrypoint, bytes)));
         }
         var moduleBytes = ReadBytes(ctx.Entrypoint);
-        var module = Load(ctx.Entrypoint, moduleBytes);
+        var module = Load(ctx.Entrypoint, moduleBytes, ct);
         var export = module.Exports.FirstOrDefault(e => e.Name == ctx.Entrypoint.Function);
         if (export is not FunctionExport)
         {
@@ -219,21 +224,27 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
         }
     }
 
-    private Component LoadComponent(Entrypoint entrypoint, byte[] bytes)
+    private Component LoadComponent(Entrypoint entrypoint, byte[] bytes, CancellationToken ct)
     {
         var key = "component:" + Convert.ToHexStringLower(SHA256.HashData(bytes));
-        var lazy = _components.GetOrAdd(key, _ => new Lazy<Component>(() => _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, () =>
+        var lazy = _components.GetOrAdd(key, _ => new Lazy<Component>(() => _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, () => _compileGate.Run(entrypoint.Name, ct, () =>
             {
                 Interlocked.Increment(ref _compilations);
                 var component = Component.FromBytes(Engine, bytes);
                 ShimLog.Debug($"compiled component {entrypoint.Name} ({bytes.Length} bytes)");
                 return component;
-            },
+            }),
             artifact => artifact.Path is { } file ? Component.DeserializeFile(Engine, file) : Component.Deserialize(Engine, artifact.Bytes.Span),
             component => component.Serialize()), LazyThreadSafetyMode.ExecutionAndPublication));
         try
         {
             return lazy.Value;
+        }
+        catch (OperationCanceledException)
+        {
+            // Lazy keeps its factory's exception: a Create that gave up waiting for a slot must not fail the next.
+            _components.TryRemove(new KeyValuePair<string, Lazy<Component>>(key, lazy));
+            throw;
         }
         catch (WasmtimeException e)
         {
@@ -245,22 +256,27 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
     // A proxy component is compiled through the component C API (Http/ProxyHost: the .NET binding cannot hand a
     // host request to a guest), on this same engine; the compiled component and its linker serve every container
     // of that component.
-    private ProxyHost LoadProxy(Entrypoint entrypoint, byte[] bytes)
+    private ProxyHost LoadProxy(Entrypoint entrypoint, byte[] bytes, CancellationToken ct)
     {
         var key = "proxy:" + Convert.ToHexStringLower(SHA256.HashData(bytes));
-        var lazy = _proxies.GetOrAdd(key, _ => new Lazy<ProxyHost>(() => _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, () =>
+        var lazy = _proxies.GetOrAdd(key, _ => new Lazy<ProxyHost>(() => _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, () => _compileGate.Run(entrypoint.Name, ct, () =>
             {
                 Interlocked.Increment(ref _compilations);
                 var proxy = ProxyHost.LoadOn(EngineHandle(Engine), bytes, epochInterruption: true);
                 ShimLog.Debug($"compiled wasi:http component {entrypoint.Name} ({bytes.Length} bytes)");
                 return proxy;
-            },
+            }),
             // The folder cache always hands over a file (a descriptor it checked).
             artifact => ProxyHost.DeserializeFileOn(EngineHandle(Engine), artifact.Path!, epochInterruption: true),
             proxy => proxy.Serialize()), LazyThreadSafetyMode.ExecutionAndPublication));
         try
         {
             return lazy.Value;
+        }
+        catch (OperationCanceledException)
+        {
+            _proxies.TryRemove(new KeyValuePair<string, Lazy<ProxyHost>>(key, lazy));
+            throw;
         }
         catch (InvalidOperationException e)
         {
@@ -295,13 +311,13 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
     [return: UnsafeAccessorType("Wasmtime.Engine+Handle, Wasmtime.Dotnet")]
     private static extern object NativeHandleOf(Engine engine);
 
-    private Module Load(Entrypoint entrypoint, byte[] bytes)
+    private Module Load(Entrypoint entrypoint, byte[] bytes, CancellationToken ct)
     {
         var key = (entrypoint.Format == ModuleFormat.Text ? "wat:" : "wasm:") + Convert.ToHexStringLower(SHA256.HashData(bytes));
         // Text is kept in memory only: the folder is for binaries, as in normal mode.
         var lazy = _modules.GetOrAdd(key, _ => new Lazy<Module>(() => entrypoint.Format == ModuleFormat.Text
-            ? Compile(entrypoint, bytes)
-            : _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, () => Compile(entrypoint, bytes),
+            ? Compile(entrypoint, bytes, ct)
+            : _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, () => Compile(entrypoint, bytes, ct),
                 artifact => artifact.Path is { } file
                     ? Module.DeserializeFile(Engine, entrypoint.Name, file)
                     : Module.Deserialize(Engine, entrypoint.Name, artifact.Bytes.Span),
@@ -309,6 +325,11 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
         try
         {
             return lazy.Value;
+        }
+        catch (OperationCanceledException)
+        {
+            _modules.TryRemove(new KeyValuePair<string, Lazy<Module>>(key, lazy));
+            throw;
         }
         catch (WasmtimeException e)
         {
@@ -318,7 +339,7 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
         }
     }
 
-    private Module Compile(Entrypoint entrypoint, byte[] bytes)
+    private Module Compile(Entrypoint entrypoint, byte[] bytes, CancellationToken ct) => _compileGate.Run(entrypoint.Name, ct, () =>
     {
         Interlocked.Increment(ref _compilations);
         var module = entrypoint.Format == ModuleFormat.Text
@@ -326,7 +347,7 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
             : Module.FromBytes(Engine, entrypoint.Name, bytes);
         ShimLog.Debug($"compiled {entrypoint.Name} ({bytes.Length} bytes)");
         return module;
-    }
+    });
 
     private static Engine CreateEngine(out string description)
     {
@@ -356,7 +377,9 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
         return new Engine(config);
     }
 
+    // Serial compilation: one compile uses one core, so the compile gate's slots bound the daemon's compile CPU.
     private static Config BaseConfig() => new Config()
+        .WithParallelCompilation(false)
         .WithEpochInterruption(true)
         .WithMemoryInitCopyOnWrite(true);
 }

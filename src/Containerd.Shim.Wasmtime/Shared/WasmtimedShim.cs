@@ -34,7 +34,18 @@ public static class WasmtimedShim
     /// <summary>The daemon's whole entry point.</summary>
     public static int RunDaemon(string[] args)
     {
-        using var host = new SharedWasmtimeHost();
+        SharedWasmtimeHost created;
+        try
+        {
+            created = new SharedWasmtimeHost();
+        }
+        catch (InvalidOperationException e)
+        {
+            // A setting of the daemon's environment it cannot use (the message names the variable).
+            ShimLog.Error("containerd-wasmtimed cannot start", e);
+            return 1;
+        }
+        using var host = created;
         ShimLog.Info($"wasmtime engine: {host.Description}");
         // runc's container init processes are re-parented to the daemon, which reaps them (Linux containers).
         Reaper.BecomeSubreaper();

@@ -59,7 +59,8 @@ internal sealed class InProcessProxyInstance : IInstance
         _stdin = config.Stdin;
         _stdout = new FifoStream(config.Stdout, StopFd);
         _stderr = new FifoStream(config.Stderr, StopFd);
-        _guest = new ProxyGuestContext(_stdout, _stderr);
+        // The container's own pool, connecting from its network namespace; closed when the container ends.
+        _guest = new ProxyGuestContext(_stdout, _stderr, new OutgoingClient(_netns));
     }
 
     /// <summary>Readable once the instance has ended: output writes still waiting for room give up.</summary>
@@ -280,6 +281,7 @@ internal sealed class InProcessProxyInstance : IInstance
         _stdin = null;
         _stdout.Dispose();
         _stderr.Dispose();
+        _guest.Outgoing.Dispose();
         if (started)
         {
             _host.InstanceEnded();

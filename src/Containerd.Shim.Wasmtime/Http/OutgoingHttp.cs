@@ -152,33 +152,19 @@ internal sealed class RequestBodySink : Stream
 }
 
 /// <summary>
-/// wasi:http/outgoing-handler over one process-wide HttpClient (SocketsHttpHandler: NativeAOT-safe, pooled
-/// keep-alive connections). No proxy from the process environment, no redirects followed, no decompression: the
-/// component sees what the peer sent, as with Wasmtime's own host. Timeouts default to Wasmtime's (600 s each).
+/// wasi:http/outgoing-handler over the HttpClient of the request's server (<see cref="OutgoingClient"/>: the
+/// process's in normal mode, the container's in shared mode). Timeouts default to Wasmtime's (600 s each).
 /// </summary>
 internal static class OutgoingHttp
 {
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(600);
 
-    private static readonly HttpRequestOptionsKey<TimeSpan> ConnectTimeoutKey = new("wasi-http-connect-timeout");
+    internal static readonly HttpRequestOptionsKey<TimeSpan> ConnectTimeoutKey = new("wasi-http-connect-timeout");
 
     // Hop-by-hop fields belong to the transport (HttpClient sets its own).
     private static readonly HashSet<string> HopByHop = new(StringComparer.OrdinalIgnoreCase)
     {
         "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "http2-settings",
-    };
-
-    private static readonly HttpClient Client = new(new SocketsHttpHandler
-    {
-        UseProxy = false,
-        AllowAutoRedirect = false,
-        AutomaticDecompression = DecompressionMethods.None,
-        UseCookies = false,
-        ConnectCallback = ConnectAsync,
-        PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
-    })
-    {
-        Timeout = Timeout.InfiniteTimeSpan,
     };
 
     /// <summary>
@@ -243,7 +229,7 @@ internal static class OutgoingHttp
             HttpResponseMessage answer;
             try
             {
-                answer = await Client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+                answer = await owner.Guest.Outgoing.Client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
             }
             catch (OperationCanceledException e) when (!cancel.IsCancellationRequested && e.InnerException is not WasiHttpException)
             {
@@ -323,7 +309,7 @@ internal static class OutgoingHttp
         return null;
     }
 
-    private static ErrorCode ForSocket(SocketException e) => e.SocketErrorCode switch
+    internal static ErrorCode ForSocket(SocketException e) => e.SocketErrorCode switch
     {
         SocketError.ConnectionRefused => new ErrorCode("connection-refused"),
         SocketError.TimedOut => new ErrorCode("connection-timeout"),
@@ -332,62 +318,4 @@ internal static class OutgoingHttp
         SocketError.AddressNotAvailable => new ErrorCode("destination-IP-unroutable"),
         _ => new ErrorCode("connection-terminated"),
     };
-
-    /// <summary>
-    /// Resolves and connects itself, so that the request's connect-timeout applies and name resolution and
-    /// connection failures keep their own error codes.
-    /// </summary>
-    private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
-    {
-        var limit = context.InitialRequestMessage.Options.TryGetValue(ConnectTimeoutKey, out var value) ? value : DefaultTimeout;
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(limit);
-        var host = context.DnsEndPoint.Host;
-        IPAddress[] addresses;
-        try
-        {
-            addresses = IPAddress.TryParse(host.Trim('[', ']'), out var literal)
-                ? [literal]
-                : await Dns.GetHostAddressesAsync(host, timeout.Token);
-        }
-        catch (SocketException e)
-        {
-            throw new WasiHttpException(new ErrorCode("DNS-error", e.SocketErrorCode.ToString()), $"resolving {host}: {e.Message}", e);
-        }
-        catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
-        {
-            throw new WasiHttpException(new ErrorCode("DNS-timeout"), $"resolving {host}: timed out", e);
-        }
-        if (addresses.Length == 0)
-        {
-            throw new WasiHttpException(new ErrorCode("DNS-error", "no addresses"), $"resolving {host}: no addresses");
-        }
-
-        SocketException? last = null;
-        foreach (var address in addresses)
-        {
-            var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            try
-            {
-                await socket.ConnectAsync(address, context.DnsEndPoint.Port, timeout.Token);
-                return new NetworkStream(socket, ownsSocket: true);
-            }
-            catch (SocketException e)
-            {
-                socket.Dispose();
-                last = e;
-            }
-            catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
-            {
-                socket.Dispose();
-                throw new WasiHttpException(new ErrorCode("connection-timeout"), $"connecting to {host}: timed out", e);
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
-        }
-        throw new WasiHttpException(ForSocket(last!), $"connecting to {host}:{context.DnsEndPoint.Port}: {last!.Message}", last);
-    }
 }

@@ -34,12 +34,13 @@ internal interface IProxyExchange
 /// <summary>
 /// What the guests of one server share: where their stdout and stderr go (the process's own in normal mode, the
 /// container's FIFOs in the shared-mode daemon) and whether they must stop (a kill in shared mode, where the
-/// process outlives the container).
+/// process outlives the container), and the connection pool their outgoing requests use.
 /// </summary>
-internal sealed class ProxyGuestContext(Stream stdout, Stream stderr)
+internal sealed class ProxyGuestContext(Stream stdout, Stream stderr, OutgoingClient outgoing)
 {
-    /// <summary>The instance process's own stdio: normal mode, where a kill ends the process.</summary>
-    public static ProxyGuestContext Process { get; } = new(Console.OpenStandardOutput(), Console.OpenStandardError());
+    /// <summary>The instance process's own stdio and network: normal mode, where a kill ends the process.</summary>
+    public static ProxyGuestContext Process { get; } =
+        new(Console.OpenStandardOutput(), Console.OpenStandardError(), OutgoingClient.Process);
 
     private readonly CancellationTokenSource _killed = new();
 
@@ -49,6 +50,9 @@ internal sealed class ProxyGuestContext(Stream stdout, Stream stderr)
     public Stream Stdout { get; } = stdout;
 
     public Stream Stderr { get; } = stderr;
+
+    /// <summary>Where the guests' outgoing requests go out (wasi:http/outgoing-handler).</summary>
+    public OutgoingClient Outgoing { get; } = outgoing;
 
     /// <summary>Set by a kill: every guest of the server traps at its next epoch deadline.</summary>
     public bool Killed => _killed.IsCancellationRequested;

@@ -59,9 +59,10 @@ internal sealed class InProcessProxyInstance : IInstance
         _stdin = config.Stdin;
         _stdout = new FifoStream(config.Stdout, StopFd);
         _stderr = new FifoStream(config.Stderr, StopFd);
-        // Every request's store gets the container's memory limit, covering all its memories and tables.
+        // The container's own pool, connecting from its network namespace; closed when the container ends. Every
+        // request's store gets the container's memory limit, covering all its memories and tables.
         var memoryLimit = ctx.Spec.Linux?.Resources?.Memory?.Limit is > 0 and var limit ? limit : 0;
-        _guest = new ProxyGuestContext(_stdout, _stderr) { StoreLimits = new ProxyStoreLimits(shape, memoryLimit) };
+        _guest = new ProxyGuestContext(_stdout, _stderr, new OutgoingClient(_netns)) { StoreLimits = new ProxyStoreLimits(shape, memoryLimit) };
     }
 
     /// <summary>Readable once the instance has ended: output writes still waiting for room give up.</summary>
@@ -283,6 +284,7 @@ internal sealed class InProcessProxyInstance : IInstance
         _stdin = null;
         _stdout.Dispose();
         _stderr.Dispose();
+        _guest.Outgoing.Dispose();
         if (started)
         {
             _host.InstanceEnded();

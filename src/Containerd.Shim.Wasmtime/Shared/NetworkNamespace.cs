@@ -7,8 +7,9 @@ namespace Containerd.Shim.Wasmtime.Shared;
 /// <summary>
 /// Sockets in a container's network namespace, made by the daemon, which stays in its own: a socket belongs to the
 /// namespace of the thread that created it, for good, so a dedicated thread joins the container's namespace
-/// (<c>setns</c> of the network namespace is per thread), creates and binds the socket, and returns to the daemon's
-/// namespace before it ends. The runtime's other threads, which serve the socket afterwards, never leave the daemon's.
+/// (<c>setns</c> of the network namespace is per thread), creates (and binds) the socket, and returns to the daemon's
+/// namespace before it ends. The runtime's other threads, which serve or connect the socket afterwards, never leave
+/// the daemon's. Outgoing names are resolved on such a thread too, so the resolver's queries use the container's network.
 /// </summary>
 internal static partial class NetworkNamespace
 {
@@ -28,27 +29,69 @@ internal static partial class NetworkNamespace
         {
             return BindHere(endpoint);
         }
-        Socket? socket = null;
-        Exception? error = null;
+        try
+        {
+            return RunAsync(netnsPath, () => BindHere(endpoint)).GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is not (SocketException or IOException))
+        {
+            throw new IOException(e.Message, e);
+        }
+    }
+
+    /// <summary>
+    /// An unconnected TCP socket per address, made in the network namespace at <paramref name="netnsPath"/>, for an
+    /// outgoing connection that must leave from the container's network; connecting needs no particular thread.
+    /// </summary>
+    public static Task<Socket[]> SocketsAsync(string netnsPath, IReadOnlyList<IPAddress> addresses) =>
+        RunAsync(netnsPath, () =>
+        {
+            var sockets = new List<Socket>(addresses.Count);
+            try
+            {
+                foreach (var address in addresses)
+                {
+                    sockets.Add(new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true });
+                }
+                return sockets.ToArray();
+            }
+            catch
+            {
+                sockets.ForEach(s => s.Dispose());
+                throw;
+            }
+        });
+
+    /// <summary>Resolves <paramref name="host"/> from the network namespace at <paramref name="netnsPath"/>: the
+    /// resolver's queries leave from the container's network, as the container's own would.</summary>
+    public static Task<IPAddress[]> ResolveAsync(string netnsPath, string host) =>
+        RunAsync(netnsPath, () => Dns.GetHostAddresses(host));
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on a dedicated thread that has joined the network namespace at
+    /// <paramref name="netnsPath"/> and returns to the daemon's before it ends. The task carries work's own exception.
+    /// </summary>
+    public static Task<T> RunAsync<T>(string netnsPath, Func<T> work)
+    {
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(() =>
         {
             try
             {
-                socket = BindIn(netnsPath, endpoint);
+                done.SetResult(RunIn(netnsPath, work));
             }
             catch (Exception e)
             {
-                error = e;
+                done.SetException(e);
             }
         }, 256 << 10)
-        { IsBackground = true, Name = "netns bind" };
+        { IsBackground = true, Name = "netns run" };
         thread.Start();
-        thread.Join();
-        return socket ?? throw (error is SocketException or IOException ? error : new IOException(error?.Message, error));
+        return done.Task;
     }
 
     // On the dedicated thread only.
-    private static Socket BindIn(string netnsPath, EndPoint endpoint)
+    private static T RunIn<T>(string netnsPath, Func<T> work)
     {
         var own = Open("/proc/thread-self/ns/net", ORdOnly | OCloExec);
         if (own < 0)
@@ -75,7 +118,7 @@ internal static partial class NetworkNamespace
             }
             try
             {
-                return BindHere(endpoint);
+                return work();
             }
             finally
             {

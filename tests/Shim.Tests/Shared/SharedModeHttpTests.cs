@@ -9,8 +9,8 @@ namespace Shim.Tests.Shared;
 /// namespace the test made (<c>ip netns add</c>, handed to ctr as <c>--with-ns network:path</c>, as a CRI pod's is),
 /// and the daemon, which stays in the host's namespace, serves the component inside it. curl runs in that
 /// namespace (nsenter). SIGINT drains (a request in flight completes) to 0, SIGTERM ends with 143, two containers
-/// serve the same port in two namespaces at once from one compile, and a stopped container leaves no listener,
-/// netns descriptor or thread.
+/// serve the same port in two namespaces at once from one compile, a stopped container leaves no listener,
+/// netns descriptor or thread, and a component's outgoing requests leave from its container's namespace.
 /// </summary>
 [Collection(SharedModeCollection.Name)]
 [Trait("Category", "Integration")]
@@ -168,14 +168,120 @@ public sealed class SharedModeHttpTests(SharedModeFixture fx)
         }
 
         // Nothing of either container is left in the daemon: no descriptor of their namespaces (ctr run --rm has
-        // deleted both tasks by now), no thread that bound their sockets.
+        // deleted both tasks by now), no thread that made their sockets.
         var daemon = fx.DaemonPid;
         Assert.NotEqual(0, daemon);
         var held = NamespaceDescriptors(daemon);
         Assert.DoesNotContain(first.Inode, held);
         Assert.DoesNotContain(second.Inode, held);
         Assert.DoesNotContain(Directory.EnumerateDirectories($"/proc/{daemon}/task"),
-            t => File.ReadAllText(Path.Combine(t, "comm")).Trim() == "netns bind");
+            t => File.ReadAllText(Path.Combine(t, "comm")).Trim() == "netns run");
+    }
+
+    [Fact]
+    public async Task Proxy_components_outgoing_requests_connect_from_the_containers_netns_not_the_daemons()
+    {
+        _ = HttpFetchComponent.Wasm; // builds it when `make` has not
+        var image = TestImages.Build("shared-http-fetch", new ImageDefinition
+        {
+            Name = FetchImage,
+            Platform = Platform.LinuxAmd64,
+            Config = new ImageConfig { Entrypoint = [FetchModule] },
+            Layers = [new FilesystemLayer([LayerEntry.File("http-fetch.wasm", HttpFetchComponent.PathOf, Modes.Executable)])],
+        });
+        await fx.Containerd.ImportAsync(image.TarPath);
+        await using var netns = await NetNs.CreateAsync();
+        var id = NewId("shttp-out");
+        var hostSite = Directory.CreateTempSubdirectory("shttp-out-host-");
+        var netnsSite = Directory.CreateTempSubdirectory("shttp-out-netns-");
+        await File.WriteAllTextAsync(Path.Combine(hostSite.FullName, "where.txt"), "the daemon's namespace\n");
+        await File.WriteAllTextAsync(Path.Combine(netnsSite.FullName, "where.txt"), "the container's namespace\n");
+        // Upstreams (busybox httpd): on the host's loopback only at hostOnly; at shared on both loopbacks, answering
+        // differently, so a connection made in the wrong namespace cannot pass for the right one.
+        var hostOnly = FreeHostPort();
+        var shared = FreeHostPort();
+        var upstreams = new List<System.Diagnostics.Process>();
+        Task<ProcessResult>? run = null;
+        try
+        {
+            upstreams.Add(Httpd([], hostOnly, hostSite));
+            upstreams.Add(Httpd([], shared, hostSite));
+            upstreams.Add(Httpd(["nsenter", $"--net={netns.Path}"], shared, netnsSite));
+            await WaitForListenerAsync(null, hostOnly);
+            await WaitForListenerAsync(null, shared);
+            await WaitForListenerAsync(netns, shared);
+
+            run = fx.RunAsync(FetchImage, id, [FetchModule],
+                ["--with-ns", $"network:{netns.Path}", "--env", "WASMTIME_HTTP_PROXY_SOCKET_ADDR=127.0.0.1:8080"],
+                ServeTimeout + TimeSpan.FromMinutes(2));
+            var inside = await CurlAsync(netns, run, ["-i", RelayUrl(shared)]);
+            Assert.Contains("HTTP/1.1 200 OK", inside.Stdout);
+            Assert.EndsWith("\r\n\r\nthe container's namespace\n", inside.Stdout);
+            // The host's loopback is out of the container's reach, though the daemon runs there.
+            var host = await CurlAsync(netns, run, ["-i", RelayUrl(hostOnly)]);
+            Assert.Contains("HTTP/1.1 502", host.Stdout);
+            Assert.Contains("fetch failed", host.Stdout);
+            // And again: the failure left the container's pool usable.
+            inside = await CurlAsync(netns, run, ["-i", RelayUrl(shared)]);
+            Assert.EndsWith("\r\n\r\nthe container's namespace\n", inside.Stdout);
+
+            await fx.Containerd.RunCtrAsync("task", "kill", "-s", "SIGINT", id);
+            var exit = await run.WaitAsync(TimeSpan.FromMinutes(1));
+            Assert.True(exit.ExitCode == 0, exit + fx.DaemonLog());
+        }
+        finally
+        {
+            foreach (var upstream in upstreams)
+            {
+                if (!upstream.HasExited)
+                {
+                    upstream.Kill(entireProcessTree: true);
+                }
+                await upstream.WaitForExitAsync();
+                upstream.Dispose();
+            }
+            if (run is not null)
+            {
+                await CleanUpAsync(id, run);
+            }
+            hostSite.Delete(recursive: true);
+            netnsSite.Delete(recursive: true);
+        }
+        // The lookups and sockets made in the namespace left no descriptor of it in the daemon.
+        Assert.NotEqual(0, fx.DaemonPid);
+        Assert.DoesNotContain(netns.Inode, NamespaceDescriptors(fx.DaemonPid));
+    }
+
+    private const string FetchImage = "localhost/runwasi-dotnet/shared-http-fetch:latest";
+    private const string FetchModule = "/http-fetch.wasm";
+
+    private static string RelayUrl(int port) =>
+        $"http://127.0.0.1:8080/relay?url={Uri.EscapeDataString($"http://127.0.0.1:{port}/where.txt")}";
+
+    private static int FreeHostPort()
+    {
+        var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        probe.Start();
+        var port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        return port;
+    }
+
+    private static System.Diagnostics.Process Httpd(string[] prefix, int port, DirectoryInfo site)
+    {
+        string[] httpd = [TestImages.BusyboxBinaryPath, "httpd", "-f", "-p", $"127.0.0.1:{port}", "-h", site.FullName];
+        string[] command = [.. prefix, .. httpd];
+        return System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(command[0], command[1..]) { RedirectStandardError = true })!;
+    }
+
+    private static async Task WaitForListenerAsync(NetNs? netns, int port)
+    {
+        var until = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+        while ((await ListenersAsync(netns, port)).Length == 0)
+        {
+            Assert.True(DateTime.UtcNow < until, $"busybox httpd did not listen on 127.0.0.1:{port} in {netns?.Path ?? "the host's namespace"}");
+            await Task.Delay(100);
+        }
     }
 
     private Task ImportAsync() => ImportEchoAsync(fx);
@@ -224,10 +330,10 @@ public sealed class SharedModeHttpTests(SharedModeFixture fx)
         }
     }
 
-    // Listening TCP sockets on 127.0.0.1:8080 in a namespace (null: the host's).
-    private static async Task<string[]> ListenersAsync(NetNs? netns)
+    // Listening TCP sockets on 127.0.0.1:port in a namespace (null: the host's).
+    private static async Task<string[]> ListenersAsync(NetNs? netns, int port = 8080)
     {
-        string[] ss = ["ss", "-Hltn", "src", "127.0.0.1:8080"];
+        string[] ss = ["ss", "-Hltn", "src", $"127.0.0.1:{port}"];
         var result = netns is null
             ? await ProcessRunner.RunAsync(ss[0], ss[1..], timeout: TimeSpan.FromSeconds(30))
             : await ProcessRunner.RunAsync("nsenter", [$"--net={netns.Path}", .. ss], timeout: TimeSpan.FromSeconds(30));

@@ -279,9 +279,10 @@ internal sealed unsafe class ProxyHost : IDisposable
                 if (error != IntPtr.Zero)
                 {
                     var message = TakeMessage(error);
-                    if (request.ResponseStarted)
+                    if (request.ResponseStarted || request.Guest.Killed)
                     {
-                        // Too late for a status: the server aborts the response.
+                        // Too late for a status, or the container was killed (its clients see the connection end, as
+                        // when a process dies, never a 500 that raced the kill): the server aborts the response.
                         throw new GuestException(message);
                     }
                     request.Guest.Report($"wasi:http: {incoming.Method} {incoming.PathWithQuery}: {message}");

@@ -173,9 +173,9 @@ public sealed class WasiHttpServer : IAsyncDisposable
             catch (Exception e)
             {
                 // The guest's trap is the container's business: it goes to its stderr, and the client sees a 500
-                // or, when the response had started, an aborted one.
+                // or, when the response had started or the container was killed, an aborted one.
                 guest.Report($"wasi:http: {context.Request.Method} {context.Request.Path}: {e.Message}");
-                if (!await exchange.TryFinishRejectedAsync())
+                if (guest.Killed || !await exchange.TryFinishRejectedAsync())
                 {
                     context.Abort();
                 }

@@ -308,6 +308,8 @@ internal sealed unsafe class ProxyHost : IDisposable
         }
         finally
         {
+            // The CPU time since the last tick counts too; the request is over, so nothing pauses for it.
+            request.ChargeCpu(mayPause: false);
             var t5 = Stopwatch.GetTimestamp();
             wasmtime_store_delete(store);
             Interlocked.Add(ref _pDelete, Stopwatch.GetTimestamp() - t5);
@@ -761,11 +763,22 @@ internal sealed unsafe class ProxyHost : IDisposable
     }
 
     /// <summary>Each epoch tick: a killed container's guest traps, and so does one whose request was aborted (the
-    /// client went away, or the drain deadline passed); any other runs on to the next tick.</summary>
+    /// client went away, or the drain deadline passed); any other is charged its CPU time and runs on to the next
+    /// tick, after a pause if its container is over its CPU quota.</summary>
     [UnmanagedCallersOnly]
     private static IntPtr OnEpochDeadline(IntPtr context, IntPtr data, ulong* delta, byte* kind)
     {
         var request = (ProxyRequest)GCHandle.FromIntPtr(data).Target!;
+        if (request.Guest.Killed)
+        {
+            return wasmtime_error_new("the container was killed");
+        }
+        if (request.Exchange.Aborted.IsCancellationRequested)
+        {
+            return wasmtime_error_new("the request was aborted (the client went away or the server stopped)");
+        }
+        // Over the container's CPU quota: the guest pauses here, and a kill or an abort during the pause traps it.
+        request.ChargeCpu(mayPause: true);
         if (request.Guest.Killed)
         {
             return wasmtime_error_new("the container was killed");

@@ -1,3 +1,5 @@
+using Containerd.Shim.Wasm;
+
 namespace Containerd.Shim.Wasmtime.Http;
 
 /// <summary>What the host needs from the HTTP server for one request; Kestrel's adapter lives in ProxyServer.</summary>
@@ -44,8 +46,22 @@ internal sealed class ProxyGuestContext(Stream stdout, Stream stderr, OutgoingCl
 
     private readonly CancellationTokenSource _killed = new();
 
-    /// <summary>Limits of every request's store (shared mode); null where the process's cgroup is the bound.</summary>
-    public ProxyStoreLimits? StoreLimits { get; init; }
+    private ProxyStoreLimits? _storeLimits;
+
+    /// <summary>Limits of every request's store (shared mode); null where the process's cgroup is the bound. An
+    /// Update replaces them for the requests that start after it.</summary>
+    public ProxyStoreLimits? StoreLimits
+    {
+        get => Volatile.Read(ref _storeLimits);
+        set => Volatile.Write(ref _storeLimits, value);
+    }
+
+    /// <summary>The container's CPU quota, which the threads of all its requests share (shared mode); null where
+    /// the process's cgroup is the bound.</summary>
+    public CpuQuota? Cpu { get; init; }
+
+    /// <summary>The daemon's cap on guest threads, one taken per request while its guest runs (shared mode).</summary>
+    public GuestThreadLimit? Threads { get; init; }
 
     public Stream Stdout { get; } = stdout;
 
@@ -92,6 +108,9 @@ internal sealed class ProxyRequest(IProxyExchange exchange, ProxyGuestContext gu
     private readonly List<IDisposable> _owned = [];
     private CancellationTokenSource? _stop;
 
+    // The CPU time of the thread the request is made on (its guest's) when it last charged the container's quota.
+    private long _cpuMark = guest.Cpu is null ? 0 : Shared.HostIo.ThreadCpuNanos();
+
     public ResourceTable Table { get; } = new();
 
     public IProxyExchange Exchange { get; } = exchange;
@@ -117,6 +136,26 @@ internal sealed class ProxyRequest(IProxyExchange exchange, ProxyGuestContext gu
         {
             _stop ??= CancellationTokenSource.CreateLinkedTokenSource(Guest.KillToken, Exchange.Aborted);
             return _stop.Token;
+        }
+    }
+
+    /// <summary>
+    /// Charges the CPU time the request's thread used since its last charge to the container's quota (on that
+    /// thread: each epoch deadline, and the request's end) and, when <paramref name="mayPause"/>, pauses as long as
+    /// the quota asks; a kill or an abort ends the pause, and the epoch check after it traps the guest.
+    /// </summary>
+    public void ChargeCpu(bool mayPause)
+    {
+        if (Guest.Cpu is not { } quota)
+        {
+            return;
+        }
+        var now = Shared.HostIo.ThreadCpuNanos();
+        var pauseNs = quota.Charge(now - _cpuMark);
+        _cpuMark = now;
+        if (pauseNs > 0 && mayPause)
+        {
+            StopToken.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(Math.Min((pauseNs + 999_999) / 1_000_000, int.MaxValue)));
         }
     }
 

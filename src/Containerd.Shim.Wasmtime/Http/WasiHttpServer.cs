@@ -164,6 +164,14 @@ public sealed class WasiHttpServer : IAsyncDisposable
                     $"{limits.MaxRequests} requests are being served; try again\n");
                 return;
             }
+            if (guest.Threads is { } threads && !threads.TryAcquire())
+            {
+                guests.Leave();
+                context.Response.Headers.RetryAfter = "1";
+                await Reject(context, StatusCodes.Status503ServiceUnavailable,
+                    $"the daemon runs {threads.Max} guest threads, its cap ({GuestThreadLimit.Variable}); try again\n");
+                return;
+            }
             var exchange = new KestrelExchange(context, limits.MaxBodyBytes);
             try
             {
@@ -182,6 +190,7 @@ public sealed class WasiHttpServer : IAsyncDisposable
             }
             finally
             {
+                guest.Threads?.Release();
                 guests.Leave();
             }
         });

@@ -27,7 +27,6 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
 {
     private const int SigKill = 9;
     private const long NoPendingLimit = long.MinValue;
-    private const long DefaultCpuPeriodUs = 100_000;
     private const int ThreadStackSize = 2 << 20;
     private static readonly TimeSpan KillGrace = TimeSpan.FromMilliseconds(500);
     private static readonly TimeSpan DeleteDeadline = TimeSpan.FromSeconds(5);
@@ -45,16 +44,16 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
     // not thread-safe, so another thread never sets its limits while the guest may run).
     private long _memoryLimit;
     private long _pendingMemoryLimit = NoPendingLimit;
-    // The CPU quota: microseconds of CPU time per period of wall time; a quota of 0 or less is none.
-    private long _cpuQuotaUs;
+    // The CPU quota of the guest's thread, charged at every epoch deadline.
+    private readonly CpuQuota _cpu;
 
     // What one instantiation of the guest's binary makes: the store's caps (SetStoreLimits).
     private readonly StoreShape _shape;
-    private long _cpuPeriodUs = DefaultCpuPeriodUs;
-    // Throttling state, touched by the guest's thread only, and the figures Stats reads.
-    private long _lastWallNs, _lastCpuNs, _cpuBudgetNs;
-    private long _periods, _throttledPeriods, _throttledNs;
+    // The thread's CPU time at its last charge; touched by the guest's thread only.
+    private long _lastCpuNs;
     private int _tid;
+    // 1 while the instance holds one of the daemon's guest threads (GuestThreadLimit).
+    private int _holdsThread;
     private long _cpuNanosAtExit = -1;
     private SafeFileHandle? _stdin, _stdout, _stderr;
     private int _stdinRead = -1, _stdinWrite = -1;
@@ -85,7 +84,7 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
         var resources = ctx.Spec.Linux?.Resources;
         _memoryLimit = resources?.Memory?.Limit is > 0 and var limit ? limit : 0;
         _shape = program.Shape;
-        SetCpuQuota(resources?.Cpu);
+        _cpu = new CpuQuota(resources?.Cpu);
         StopFd = HostIo.EventFd(0, HostIo.EFD_CLOEXEC);
         if (StopFd < 0)
         {
@@ -114,7 +113,19 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
     /// this returns).</summary>
     public static InProcessInstance Create(SharedWasmtimeHost host, InstanceConfig config, RuntimeContext ctx, CompiledProgram program)
     {
-        var instance = new InProcessInstance(host, config, ctx, program);
+        // The guest's thread, reserved now so a Create past the daemon's cap is refused before anything is made.
+        host.GuestThreads.Acquire(config.Id);
+        InProcessInstance instance;
+        try
+        {
+            instance = new InProcessInstance(host, config, ctx, program);
+        }
+        catch
+        {
+            host.GuestThreads.Release();
+            throw;
+        }
+        instance._holdsThread = 1;
         try
         {
             instance.Prepare(program);
@@ -318,13 +329,14 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
                 : _tid > 0 ? HostIo.ThreadCpuNanos(_tid) : 0;
         }
         var limit = Volatile.Read(ref _memoryLimit);
+        var (periods, throttled, throttledNs) = _cpu.Throttling();
         return EngineMetrics.Pack(new EngineUsage(
             MemoryUsage: usage,
             MemoryLimit: limit > 0 ? (ulong)limit : 0,
             CpuNanos: (ulong)cpu,
-            Periods: (ulong)Interlocked.Read(ref _periods),
-            ThrottledPeriods: (ulong)Interlocked.Read(ref _throttledPeriods),
-            ThrottledNanos: (ulong)Interlocked.Read(ref _throttledNs)));
+            Periods: periods,
+            ThrottledPeriods: throttled,
+            ThrottledNanos: throttledNs));
     }
 
     /// <summary>
@@ -359,16 +371,13 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
                     ApplyMemoryLimit(value);
                 }
             }
-            if (update.Cpu is { } cpu)
-            {
-                SetCpuQuota(cpu);
-            }
+            _cpu.Set(update.Cpu);
         }
         if (kick)
         {
             _host.Engine.IncrementEpoch();
         }
-        ShimLog.Debug($"container {_id}: memory limit {Volatile.Read(ref _memoryLimit)}, cpu quota {Volatile.Read(ref _cpuQuotaUs)}/{Volatile.Read(ref _cpuPeriodUs)} us");
+        ShimLog.Debug($"container {_id}: memory limit {Volatile.Read(ref _memoryLimit)}, cpu quota {_cpu.QuotaMicros}/{_cpu.PeriodMicros} us");
     }
 
     /// <summary>Applies a memory limit Update left for the guest's thread; called on that thread only (its epoch
@@ -401,54 +410,20 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
             tables: shape.Tables, memories: shape.Memories);
     }
 
-    private void SetCpuQuota(Containerd.Shimkit.Oci.LinuxCpu? cpu)
-    {
-        if (cpu is null)
-        {
-            return;
-        }
-        if (cpu.Period is > 0 and var period)
-        {
-            Volatile.Write(ref _cpuPeriodUs, (long)Math.Min(period, (ulong)long.MaxValue));
-        }
-        if (cpu.Quota is { } quota)
-        {
-            Volatile.Write(ref _cpuQuotaUs, quota);
-        }
-    }
-
     /// <summary>
-    /// Keeps the guest's thread within its CPU quota, on the guest's thread at every epoch deadline: a token bucket
-    /// filled at quota/period of the wall time (holding one period's quota at most) and drained by the thread's CPU
-    /// time; when it runs dry the guest pauses until the bucket is back at zero, a pause a kill ends at once.
+    /// Keeps the guest's thread within its CPU quota, on that thread at every epoch deadline: the CPU time it used
+    /// since the last deadline is charged to the quota, and a pause the quota asks for is one a kill ends at once.
     /// </summary>
     private void Throttle()
     {
-        var wall = MonotonicNow();
         var cpu = HostIo.ThreadCpuNanos();
-        var elapsed = wall - _lastWallNs;
-        var used = cpu - _lastCpuNs;
-        _lastWallNs = wall;
+        var pauseNs = _cpu.Charge(cpu - _lastCpuNs);
         _lastCpuNs = cpu;
-        var quotaUs = Volatile.Read(ref _cpuQuotaUs);
-        var periodUs = Volatile.Read(ref _cpuPeriodUs);
-        if (quotaUs <= 0 || periodUs <= 0)
+        if (pauseNs > 0)
         {
-            _cpuBudgetNs = 0;
-            return;
+            HostIo.WaitFor(-1, HostIo.POLLIN, StopFd, (int)Math.Min((pauseNs + 999_999) / 1_000_000, int.MaxValue));
+            ThrowIfKilled();
         }
-        var share = (double)quotaUs / periodUs;
-        Interlocked.Add(ref _periods, Math.Max(1, elapsed / (periodUs * 1000)));
-        _cpuBudgetNs = Math.Min(_cpuBudgetNs + (long)(elapsed * share), quotaUs * 1000) - used;
-        if (_cpuBudgetNs >= 0)
-        {
-            return;
-        }
-        var pauseNs = (long)(-_cpuBudgetNs / share);
-        Interlocked.Increment(ref _throttledPeriods);
-        Interlocked.Add(ref _throttledNs, pauseNs);
-        HostIo.WaitFor(-1, HostIo.POLLIN, StopFd, (int)Math.Min((pauseNs + 999_999) / 1_000_000, int.MaxValue));
-        ThrowIfKilled();
     }
 
     private unsafe void Prepare(CompiledProgram program)
@@ -565,7 +540,6 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
         {
             _tid = HostIo.GetTid();
         }
-        _lastWallNs = MonotonicNow();
         _lastCpuNs = HostIo.ThreadCpuNanos();
         // An Update between Start and this thread's first instruction.
         ApplyPendingLimits();
@@ -713,6 +687,11 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
 
     private void Release()
     {
+        // Called once the guest's thread is done (or was never started).
+        if (Interlocked.Exchange(ref _holdsThread, 0) == 1)
+        {
+            _host.GuestThreads.Release();
+        }
         CloseStdinWrite();
         _store?.Dispose();
         _store = null;

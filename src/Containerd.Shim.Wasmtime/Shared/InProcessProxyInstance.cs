@@ -3,6 +3,8 @@ using System.Runtime.InteropServices;
 using Containerd.Shim.Wasm;
 using Containerd.Shim.Wasmtime.Http;
 using Containerd.Shimkit;
+using Containerd.Shimkit.Cgroups;
+using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Win32.SafeHandles;
 
@@ -19,7 +21,7 @@ namespace Containerd.Shim.Wasmtime.Shared;
 /// the connections, traps the guests still running at their next epoch deadline and ends with 128+signal. Either way
 /// the listening socket is closed before the task is reported exited.
 /// </remarks>
-internal sealed class InProcessProxyInstance : IInstance
+internal sealed class InProcessProxyInstance : IInstance, IInstanceResources
 {
     private const int SigInt = 2, SigKill = 9;
     private static readonly TimeSpan DeleteDeadline = TimeSpan.FromSeconds(5);
@@ -35,6 +37,7 @@ internal sealed class InProcessProxyInstance : IInstance
     private readonly TaskCompletionSource<ExitStatus> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly FifoStream _stdout, _stderr;
     private readonly ProxyGuestContext _guest;
+    private readonly StoreShape _shape;
     private SafeFileHandle? _stdin;
     private WasiHttpServer? _server;
     private CancellationTokenSource? _drain;
@@ -45,6 +48,7 @@ internal sealed class InProcessProxyInstance : IInstance
         HttpServerLimits limits, StoreShape shape)
     {
         _limits = limits;
+        _shape = shape;
         _host = host;
         _proxy = proxy;
         _id = config.Id;
@@ -60,9 +64,16 @@ internal sealed class InProcessProxyInstance : IInstance
         _stdout = new FifoStream(config.Stdout, StopFd);
         _stderr = new FifoStream(config.Stderr, StopFd);
         // The container's own pool, connecting from its network namespace; closed when the container ends. Every
-        // request's store gets the container's memory limit, covering all its memories and tables.
-        var memoryLimit = ctx.Spec.Linux?.Resources?.Memory?.Limit is > 0 and var limit ? limit : 0;
-        _guest = new ProxyGuestContext(_stdout, _stderr, new OutgoingClient(_netns)) { StoreLimits = new ProxyStoreLimits(shape, memoryLimit) };
+        // request's store gets the container's memory limit, covering all its memories and tables; the threads of
+        // all its requests share its CPU quota, and each holds one of the daemon's guest threads while it runs.
+        var resources = ctx.Spec.Linux?.Resources;
+        var memoryLimit = resources?.Memory?.Limit is > 0 and var limit ? limit : 0;
+        _guest = new ProxyGuestContext(_stdout, _stderr, new OutgoingClient(_netns))
+        {
+            StoreLimits = new ProxyStoreLimits(shape, memoryLimit),
+            Cpu = new CpuQuota(resources?.Cpu),
+            Threads = host.GuestThreads,
+        };
     }
 
     /// <summary>Readable once the instance has ended: output writes still waiting for room give up.</summary>
@@ -85,7 +96,12 @@ internal sealed class InProcessProxyInstance : IInstance
             throw new ShimException(StatusCode.InvalidArgument, $"container {config.Id}: {e.Message}");
         }
         // The daemon's environment sets the limits of every container's server; a bad value fails Create, naming it.
+        // The spec's pids limit, where a process would count its threads, caps the guests running at once.
         var limits = HttpServerLimits.FromEnvironment();
+        if (ctx.Spec.Linux?.Resources?.Pids?.Limit is > 0 and var pids && pids < limits.MaxRequests)
+        {
+            limits = limits with { MaxRequests = (int)pids };
+        }
         return new InProcessProxyInstance(host, proxy, config, ctx, endpoint, limits, shape);
     }
 
@@ -197,6 +213,54 @@ internal sealed class InProcessProxyInstance : IInstance
                 HostIo.Close(StopFd);
             }
         }
+    }
+
+    /// <summary>
+    /// The container's CPU time (its requests' guest threads, charged at each epoch tick and at each request's end),
+    /// its CPU throttling and its memory limit. Memory usage is reported as 0: a request's store lives only while
+    /// the request does, and the limit bounds each of them.
+    /// </summary>
+    public Any Stats()
+    {
+        var cpu = _guest.Cpu!;
+        var (periods, throttled, throttledNs) = cpu.Throttling();
+        var limit = _guest.StoreLimits?.MemoryLimit ?? 0;
+        return EngineMetrics.Pack(new EngineUsage(
+            MemoryUsage: 0,
+            MemoryLimit: limit > 0 ? (ulong)limit : 0,
+            CpuNanos: (ulong)cpu.UsedNanos,
+            Periods: periods,
+            ThrottledPeriods: throttled,
+            ThrottledNanos: throttledNs));
+    }
+
+    /// <summary>New limits for the requests from now on: <c>memory.limit</c> for their stores (-1 or 0 removes it),
+    /// <c>cpu.quota</c>/<c>cpu.period</c> for all the container's guest threads, running ones included. Shares,
+    /// cpusets, pids and swap are ignored, as for command containers.</summary>
+    public void Update(Any resources, IReadOnlyDictionary<string, string> annotations)
+    {
+        var update = CgroupResources.Unpack(resources, _id);
+        lock (_gate)
+        {
+            if (_finished)
+            {
+                throw new ShimException(StatusCode.NotFound, $"update task {_id}: the container has exited");
+            }
+        }
+        if (update.Memory?.Limit is { } memory)
+        {
+            _guest.StoreLimits = new ProxyStoreLimits(_shape, memory > 0 ? memory : 0);
+        }
+        _guest.Cpu!.Set(update.Cpu);
+        ShimLog.Debug($"container {_id}: memory limit {_guest.StoreLimits?.MemoryLimit}, cpu quota {_guest.Cpu.QuotaMicros}/{_guest.Cpu.PeriodMicros} us");
+    }
+
+    /// <inheritdoc/>
+    public event Action? OomKilled
+    {
+        // A guest over its memory limit sees memory.grow fail; nothing is ever killed for it.
+        add { }
+        remove { }
     }
 
     private void BeginStop(bool hard)

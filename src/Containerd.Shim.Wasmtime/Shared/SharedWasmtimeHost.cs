@@ -44,10 +44,11 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
     public SharedWasmtimeHost()
     {
         _compileGate = CompileGate.FromEnvironment();
+        GuestThreads = GuestThreadLimit.FromEnvironment();
         Engine = CreateEngine(out var description);
         // Not part of the description: that names the artifacts' compatibility hash, which the worker count (and
         // serial compilation) does not change.
-        ShimLog.Info($"compile workers: {_compileGate.Workers} (serial compilation)");
+        ShimLog.Info($"compile workers: {_compileGate.Workers} (serial compilation); guest threads: at most {GuestThreads.Max}");
         Description = description;
         // Read at the first Create, so a setting the daemon cannot use fails that Create naming the variable.
         _artifacts = new Lazy<SharedArtifactCache>(() => new SharedArtifactCache(CompilationCache.FromEnvironment(), description));
@@ -80,6 +81,9 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
     public string Description { get; }
 
     internal Linker Linker { get; }
+
+    /// <summary>The cap on guest threads across every container of the daemon.</summary>
+    internal GuestThreadLimit GuestThreads { get; }
 
     /// <inheritdoc/>
     public long Compilations => Interlocked.Read(ref _compilations);

@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Containerd.Api.Client;
+using Containerd.Services.Tasks.V1;
 using Containerd.Testing;
 using ImageBuilder;
 using Xunit;
@@ -21,15 +23,15 @@ public sealed class SharedModeHttpLimitsTests(SharedModeFixture fx, ITestOutputH
 {
     private const string EchoImage = "localhost/runwasi-dotnet/shared-http-echo:latest";
     private const string EchoModule = "/http-echo.wasm";
-    private const string SpinImage = "localhost/runwasi-dotnet/shared-http-limits:latest";
-    private const string SpinModule = "/http-limits.wasm";
+    internal const string SpinImage = "localhost/runwasi-dotnet/shared-http-limits:latest";
+    internal const string SpinModule = "/http-limits.wasm";
     private static readonly IPEndPoint Address = new(IPAddress.Loopback, 8080);
     private static readonly TimeSpan ServeTimeout = TimeSpan.FromMinutes(5);
 
     [Fact]
     public async Task Slow_header_flood_against_one_container_is_cut_off_while_another_keeps_answering()
     {
-        await ImportAsync("shared-http-echo", EchoImage, EchoModule, HttpEchoComponent.PathOf);
+        await ImportAsync(fx, "shared-http-echo", EchoImage, EchoModule, HttpEchoComponent.PathOf);
         await using var victimNs = await NetNs.CreateAsync();
         await using var healthyNs = await NetNs.CreateAsync();
         var victimId = NewId("slimit-victim");
@@ -39,8 +41,8 @@ public sealed class SharedModeHttpLimitsTests(SharedModeFixture fx, ITestOutputH
         var sockets = new List<Socket>();
         try
         {
-            await WaitServingAsync(victimNs, victim);
-            await WaitServingAsync(healthyNs, healthy);
+            await WaitServingAsync(fx, victimNs, victim);
+            await WaitServingAsync(fx, healthyNs, healthy);
             using var client = ClientIn(healthyNs);
             await client.GetStringAsync("/warm");
             var before = await LatenciesAsync(client, 50);
@@ -86,13 +88,13 @@ public sealed class SharedModeHttpLimitsTests(SharedModeFixture fx, ITestOutputH
     [Fact]
     public async Task Sigint_with_a_request_in_flight_to_a_spinning_guest_ends_the_task_within_the_drain_deadline()
     {
-        await ImportAsync("shared-http-limits", SpinImage, SpinModule, HttpLimitsComponent.PathOf);
+        await ImportAsync(fx, "shared-http-limits", SpinImage, SpinModule, HttpLimitsComponent.PathOf);
         await using var netns = await NetNs.CreateAsync();
         var id = NewId("slimit-spin");
         var run = RunAsync(SpinImage, SpinModule, id, netns);
         try
         {
-            await WaitServingAsync(netns, run);
+            await WaitServingAsync(fx, netns, run);
             using var client = ClientIn(netns);
             Assert.Equal("ok\n", await client.GetStringAsync("/"));
             var spinning = client.GetAsync("/spin");
@@ -121,13 +123,13 @@ public sealed class SharedModeHttpLimitsTests(SharedModeFixture fx, ITestOutputH
     [Fact]
     public async Task Sigkill_wakes_guests_asleep_in_a_poll_and_the_task_exits_promptly()
     {
-        await ImportAsync("shared-http-limits", SpinImage, SpinModule, HttpLimitsComponent.PathOf);
+        await ImportAsync(fx, "shared-http-limits", SpinImage, SpinModule, HttpLimitsComponent.PathOf);
         await using var netns = await NetNs.CreateAsync();
         var id = NewId("slimit-sleep");
         var run = RunAsync(SpinImage, SpinModule, id, netns);
         try
         {
-            await WaitServingAsync(netns, run);
+            await WaitServingAsync(fx, netns, run);
             using var client = ClientIn(netns);
             // Two guests, each in a ten-minute timer: StarlingMonkey's event loop blocks in wasi:io/poll's poll.
             var sleeping = new[] { client.GetAsync("/sleep"), client.GetAsync("/sleep") };
@@ -156,15 +158,79 @@ public sealed class SharedModeHttpLimitsTests(SharedModeFixture fx, ITestOutputH
     }
 
     [Fact]
+    public async Task A_proxys_cpu_quota_holds_all_its_guests_together_and_an_update_lifts_it()
+    {
+        await ImportAsync(fx, "shared-http-limits", SpinImage, SpinModule, HttpLimitsComponent.PathOf);
+        await using var netns = await NetNs.CreateAsync();
+        var id = NewId("slimit-cpu");
+        // A fifth of one CPU for the whole container, and 64 MiB for each request's store.
+        var run = RunAsync(SpinImage, SpinModule, id, netns,
+            ["--cpu-quota", "20000", "--cpu-period", "100000", "--memory-limit", (64 << 20).ToString()]);
+        try
+        {
+            await WaitServingAsync(fx, netns, run);
+            using var client = ClientIn(netns);
+            var baseline = await SharedModeResourceTests.MetricsAsync(fx, id);
+            var started = Stopwatch.StartNew();
+            // Two guests spinning forever: unthrottled they would take two CPUs.
+            var spinning = new[] { client.GetAsync("/spin"), client.GetAsync("/spin") };
+            await Task.Delay(TimeSpan.FromSeconds(3));
+            var held = await SharedModeResourceTests.MetricsAsync(fx, id);
+            var elapsed = started.Elapsed;
+            output.WriteLine($"shared mode, two spinning proxy guests at 20 % of a CPU: {held} after {elapsed}");
+            Assert.Equal(64UL << 20, held.MemoryLimit);
+            Assert.True(held.ThrottledPeriods > baseline.ThrottledPeriods, $"spinning guests at 20 % were never paused: {held}");
+            var used = held.CpuNanos - baseline.CpuNanos;
+            Assert.True(used > 0, $"no CPU time charged: {held}");
+            // An upper bound the machine's load can only make easier: the two guests together, not each.
+            Assert.True(used < elapsed.Ticks * 100 * 0.45, $"{used} ns of CPU in {elapsed}: the quota is not enforced across the guests");
+
+            // No quota: the pauses stop and the guests take what the machine gives them.
+            using var containerd = new ContainerdClient(fx.Containerd.Address, fx.Containerd.Namespace);
+            await containerd.Tasks.UpdateAsync(new UpdateTaskRequest
+            {
+                ContainerId = id,
+                Resources = RuntimeSpecAny.LinuxResources("""{"cpu":{"quota":-1,"period":100000},"memory":{"limit":134217728}}"""),
+            });
+            await Task.Delay(TimeSpan.FromSeconds(1));
+            var before = await SharedModeResourceTests.MetricsAsync(fx, id);
+            var window = Stopwatch.StartNew();
+            await Task.Delay(TimeSpan.FromSeconds(1));
+            var free = await SharedModeResourceTests.MetricsAsync(fx, id);
+            output.WriteLine($"unthrottled: {before} then {free} in {window.Elapsed}");
+            Assert.Equal(128UL << 20, free.MemoryLimit);
+            Assert.Equal(before.ThrottledPeriods, free.ThrottledPeriods);
+            Assert.True(free.CpuNanos - before.CpuNanos > window.Elapsed.Ticks * 100 * 0.25,
+                $"{free.CpuNanos - before.CpuNanos} ns of CPU in {window.Elapsed} without a quota");
+            Assert.DoesNotContain(spinning, s => s.IsCompleted);
+
+            // A kill still ends guests at once, paused or not.
+            var stop = Stopwatch.StartNew();
+            await fx.Containerd.RunCtrAsync("task", "kill", "-s", "SIGKILL", id);
+            var exit = await run.WaitAsync(TimeSpan.FromMinutes(1));
+            Assert.True(exit.ExitCode == 137, exit + fx.DaemonLog());
+            Assert.True(stop.Elapsed < TimeSpan.FromSeconds(3), $"{stop.Elapsed} from the kill to the exit");
+            foreach (var request in spinning)
+            {
+                await Assert.ThrowsAsync<HttpRequestException>(() => request);
+            }
+        }
+        finally
+        {
+            await CleanUpAsync(id, run);
+        }
+    }
+
+    [Fact]
     public async Task A_guest_asleep_in_a_poll_ends_when_its_client_goes_away()
     {
-        await ImportAsync("shared-http-limits", SpinImage, SpinModule, HttpLimitsComponent.PathOf);
+        await ImportAsync(fx, "shared-http-limits", SpinImage, SpinModule, HttpLimitsComponent.PathOf);
         await using var netns = await NetNs.CreateAsync();
         var id = NewId("slimit-gone");
         var run = RunAsync(SpinImage, SpinModule, id, netns);
         try
         {
-            await WaitServingAsync(netns, run);
+            await WaitServingAsync(fx, netns, run);
             using (var socket = await netns.ConnectAsync(Address))
             {
                 await socket.SendAsync(Encoding.ASCII.GetBytes("GET /sleep HTTP/1.1\r\nHost: a\r\n\r\n"));
@@ -190,7 +256,7 @@ public sealed class SharedModeHttpLimitsTests(SharedModeFixture fx, ITestOutputH
         }
     }
 
-    private async Task ImportAsync(string name, string image, string module, string wasm)
+    internal static async Task ImportAsync(SharedModeFixture fx, string name, string image, string module, string wasm)
     {
         _ = name == "shared-http-echo" ? HttpEchoComponent.Wasm : HttpLimitsComponent.Wasm; // builds it when `make` has not
         var tar = TestImages.Build(name, new ImageDefinition
@@ -203,16 +269,16 @@ public sealed class SharedModeHttpLimitsTests(SharedModeFixture fx, ITestOutputH
         await fx.Containerd.ImportAsync(tar.TarPath);
     }
 
-    private Task<ProcessResult> RunAsync(string image, string module, string id, NetNs netns) =>
+    private Task<ProcessResult> RunAsync(string image, string module, string id, NetNs netns, IEnumerable<string>? options = null) =>
         fx.RunAsync(image, id, [module],
-            ["--with-ns", $"network:{netns.Path}", "--env", "WASMTIME_HTTP_PROXY_SOCKET_ADDR=127.0.0.1:8080"],
+            ["--with-ns", $"network:{netns.Path}", "--env", "WASMTIME_HTTP_PROXY_SOCKET_ADDR=127.0.0.1:8080", .. options ?? []],
             ServeTimeout + TimeSpan.FromMinutes(2));
 
-    private static Task<ProcessResult> CurlAsync(NetNs netns, string url) =>
+    internal static Task<ProcessResult> CurlAsync(NetNs netns, string url) =>
         ProcessRunner.RunAsync("nsenter", [$"--net={netns.Path}", "curl", "-sS", "--max-time", "30", url], timeout: TimeSpan.FromMinutes(1));
 
     // Retried until the component (compiled at Create) listens.
-    private async Task WaitServingAsync(NetNs netns, Task<ProcessResult> run)
+    internal static async Task WaitServingAsync(SharedModeFixture fx, NetNs netns, Task<ProcessResult> run)
     {
         var until = DateTime.UtcNow + ServeTimeout;
         while (true)
@@ -232,7 +298,7 @@ public sealed class SharedModeHttpLimitsTests(SharedModeFixture fx, ITestOutputH
     }
 
     /// <summary>An HttpClient whose connections are made inside <paramref name="netns"/>.</summary>
-    private static HttpClient ClientIn(NetNs netns) =>
+    internal static HttpClient ClientIn(NetNs netns) =>
         new(new SocketsHttpHandler { ConnectCallback = async (_, _) => new NetworkStream(await netns.ConnectAsync(Address), ownsSocket: true) })
         {
             BaseAddress = new Uri("http://127.0.0.1:8080"),

@@ -25,11 +25,19 @@ internal interface IDropped
 /// <summary>Maps reps to host objects for one request's store.</summary>
 internal sealed class ResourceTable
 {
+    /// <summary>Host resources one request's guest may hold at once: each is host memory its store's limit does not
+    /// see, so a guest making fields in a loop traps here instead of growing the daemon.</summary>
+    public const int MaxLive = 65_536;
+
     private readonly Dictionary<uint, object> _items = [];
     private uint _next = 1;
 
     public uint Add(object item)
     {
+        if (_items.Count >= MaxLive)
+        {
+            throw new InvalidOperationException($"the guest holds {MaxLive} host resources, the most one request may");
+        }
         var rep = _next++;
         _items[rep] = item;
         return rep;

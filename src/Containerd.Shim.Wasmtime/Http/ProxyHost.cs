@@ -40,6 +40,9 @@ internal sealed unsafe class ProxyHost : IDisposable
     private readonly IntPtr _linker;
     private readonly IntPtr _handleIndex;
     private readonly GuestThreads _threads = new(GuestThreadStack, "wasi-http guest");
+    // The owner's reference (until Dispose) and one per request whose guest has not returned.
+    private int _references = 1;
+    private int _disposed;
     private readonly bool _ownsEngine;
     private readonly bool _epochInterruption;
     // Advances the epoch of an engine this host owns; the shared daemon's engine has a ticker of its own.
@@ -208,6 +211,7 @@ internal sealed unsafe class ProxyHost : IDisposable
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var queued = Stopwatch.GetTimestamp();
+        Interlocked.Increment(ref _references);
         _threads.Run(() =>
         {
             Interlocked.Add(ref _pThread, Stopwatch.GetTimestamp() - queued);
@@ -220,8 +224,32 @@ internal sealed unsafe class ProxyHost : IDisposable
             {
                 done.SetException(e);
             }
+            finally
+            {
+                Unreference();
+            }
         });
         return done.Task;
+    }
+
+    /// <summary>
+    /// Releases the compiled component, its linker and (when it owns it) the engine, once no request's guest still
+    /// runs: a guest stuck in a host call past its container's end keeps them until it returns.
+    /// </summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            Unreference();
+        }
+    }
+
+    private void Unreference()
+    {
+        if (Interlocked.Decrement(ref _references) == 0)
+        {
+            Release();
+        }
     }
 
     private void Run(ProxyRequest request)
@@ -328,7 +356,7 @@ internal sealed unsafe class ProxyHost : IDisposable
 
     private static string FirstLine(string message) => message.Split('\n', 2)[0];
 
-    public void Dispose()
+    private void Release()
     {
         if (Profile && _pCount > 0)
         {
@@ -463,14 +491,14 @@ internal sealed unsafe class ProxyHost : IDisposable
             Func(i, "[method]input-stream.blocking-skip", Skip);
             Func(i, "[method]input-stream.subscribe", ReadyPollable);
             Func(i, "[method]output-stream.check-write", (r, c, a, res) =>
-                res[0] = r.Table.Get<OutputStream>(ReadRep(c, a[0])).Closed ? Err(Variant("closed")) : Ok(U64(1 << 20)));
+                res[0] = r.Table.Get<OutputStream>(ReadRep(c, a[0])).Closed ? Err(Variant("closed")) : Ok(U64(WritePermit)));
             Func(i, "[method]output-stream.write", (r, c, a, res) => res[0] = Write(r, c, a[0], ReadBytes(a[1]), flush: false));
             Func(i, "[method]output-stream.blocking-write-and-flush", (r, c, a, res) => res[0] = Write(r, c, a[0], ReadBytes(a[1]), flush: true));
             Func(i, "[method]output-stream.flush", (r, c, a, res) => res[0] = Write(r, c, a[0], [], flush: true));
             Func(i, "[method]output-stream.blocking-flush", (r, c, a, res) => res[0] = Write(r, c, a[0], [], flush: true));
             Func(i, "[method]output-stream.subscribe", ReadyPollable);
-            Func(i, "[method]output-stream.write-zeroes", (r, c, a, res) => res[0] = Write(r, c, a[0], new byte[a[1].A], flush: false));
-            Func(i, "[method]output-stream.blocking-write-zeroes-and-flush", (r, c, a, res) => res[0] = Write(r, c, a[0], new byte[a[1].A], flush: true));
+            Func(i, "[method]output-stream.write-zeroes", (r, c, a, res) => res[0] = Write(r, c, a[0], Zeroes(a[1].A), flush: false));
+            Func(i, "[method]output-stream.blocking-write-zeroes-and-flush", (r, c, a, res) => res[0] = Write(r, c, a[0], Zeroes(a[1].A), flush: true));
             Func(i, "[method]output-stream.splice", Splice);
             Func(i, "[method]output-stream.blocking-splice", Splice);
         });
@@ -655,6 +683,14 @@ internal sealed unsafe class ProxyHost : IDisposable
         var written = Write(r, c, a[0], bytes, flush: false);
         res[0] = written.A == 0 ? written : Ok(U64((ulong)bytes.Length));
     }
+
+    // What check-write permits: the most one write may carry (a write-zeroes past it would make the host allocate
+    // what the guest names, up to 2^64 bytes, so it traps as the interface says a write past the permit does).
+    private const int WritePermit = 1 << 20;
+
+    private static byte[] Zeroes(ulong count) => count <= WritePermit
+        ? new byte[count]
+        : throw new InvalidOperationException($"write-zeroes of {count} bytes, past the {WritePermit} check-write permits");
 
     private static Val Write(ProxyRequest r, IntPtr c, in Val self, ReadOnlySpan<byte> bytes, bool flush)
     {

@@ -61,7 +61,10 @@ internal sealed class ProxyGuestContext(Stream stdout, Stream stderr, OutgoingCl
     public CpuQuota? Cpu { get; init; }
 
     /// <summary>The daemon's cap on guest threads, one taken per request while its guest runs (shared mode).</summary>
-    public GuestThreadLimit? Threads { get; init; }
+    public DaemonLimit? Threads { get; init; }
+
+    /// <summary>The daemon's cap on open connections, one taken per connection of the server (shared mode).</summary>
+    public DaemonLimit? Connections { get; init; }
 
     public Stream Stdout { get; } = stdout;
 

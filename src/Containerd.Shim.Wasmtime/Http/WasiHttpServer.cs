@@ -133,7 +133,30 @@ public sealed class WasiHttpServer : IAsyncDisposable
             k.MinRequestBodyDataRate = limits.MinBodyBytesPerSecond > 0
                 ? new MinDataRate(limits.MinBodyBytesPerSecond, TimeSpan.FromSeconds(5))
                 : null;
-            options.Listen(endpoint);
+            options.Listen(endpoint, listen =>
+            {
+                if (guest.Connections is { } connections)
+                {
+                    // The daemon's cap across every container's server: a connection past it is closed unread, as
+                    // Kestrel closes one past the server's own cap.
+                    listen.Use(next => async connection =>
+                    {
+                        if (!connections.TryAcquire())
+                        {
+                            connection.Abort();
+                            return;
+                        }
+                        try
+                        {
+                            await next(connection);
+                        }
+                        finally
+                        {
+                            connections.Release();
+                        }
+                    });
+                }
+            });
         });
         if (listenSocket is not null)
         {
@@ -168,8 +191,7 @@ public sealed class WasiHttpServer : IAsyncDisposable
             {
                 guests.Leave();
                 context.Response.Headers.RetryAfter = "1";
-                await Reject(context, StatusCodes.Status503ServiceUnavailable,
-                    $"the daemon runs {threads.Max} guest threads, its cap ({GuestThreadLimit.Variable}); try again\n");
+                await Reject(context, StatusCodes.Status503ServiceUnavailable, threads.Refusal);
                 return;
             }
             var exchange = new KestrelExchange(context, limits.MaxBodyBytes);

@@ -49,10 +49,12 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
 
     // What one instantiation of the guest's binary makes: the store's caps (SetStoreLimits).
     private readonly StoreShape _shape;
+    // The container's hold on its compiled program, given back once the store is gone.
+    private readonly IDisposable _programLease;
     // The thread's CPU time at its last charge; touched by the guest's thread only.
     private long _lastCpuNs;
     private int _tid;
-    // 1 while the instance holds one of the daemon's guest threads (GuestThreadLimit).
+    // 1 while the instance holds one of the daemon's guest threads (DaemonLimit).
     private int _holdsThread;
     private long _cpuNanosAtExit = -1;
     private SafeFileHandle? _stdin, _stdout, _stderr;
@@ -84,6 +86,7 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
         var resources = ctx.Spec.Linux?.Resources;
         _memoryLimit = resources?.Memory?.Limit is > 0 and var limit ? limit : 0;
         _shape = program.Shape;
+        _programLease = program.Lease;
         _cpu = new CpuQuota(resources?.Cpu);
         StopFd = HostIo.EventFd(0, HostIo.EFD_CLOEXEC);
         if (StopFd < 0)
@@ -695,6 +698,7 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
         CloseStdinWrite();
         _store?.Dispose();
         _store = null;
+        _programLease.Dispose();
         // The preopens' descriptors (the engine opened its own from them when the store was made).
         _ctx.Dispose();
         _run = null;

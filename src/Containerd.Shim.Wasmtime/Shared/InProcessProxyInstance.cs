@@ -28,6 +28,8 @@ internal sealed class InProcessProxyInstance : IInstance, IInstanceResources
 
     private readonly SharedWasmtimeHost _host;
     private readonly ProxyHost _proxy;
+    // The container's hold on the compiled proxy, given back when it ends (the host itself outlives its last request).
+    private readonly ProgramCache.Lease<ProxyHost> _programLease;
     private readonly string _id;
     private readonly string _name;
     private readonly IPEndPoint _endpoint;
@@ -44,13 +46,14 @@ internal sealed class InProcessProxyInstance : IInstance, IInstanceResources
     private bool _started, _finished, _stopClosed;
     private int _status = -1;
 
-    private InProcessProxyInstance(SharedWasmtimeHost host, ProxyHost proxy, InstanceConfig config, RuntimeContext ctx, IPEndPoint endpoint,
-        HttpServerLimits limits, StoreShape shape)
+    private InProcessProxyInstance(SharedWasmtimeHost host, ProgramCache.Lease<ProxyHost> proxy, InstanceConfig config, RuntimeContext ctx,
+        IPEndPoint endpoint, HttpServerLimits limits, StoreShape shape)
     {
         _limits = limits;
         _shape = shape;
         _host = host;
-        _proxy = proxy;
+        _programLease = proxy;
+        _proxy = proxy.Value;
         _id = config.Id;
         _name = ctx.Entrypoint.Name;
         _endpoint = endpoint;
@@ -73,6 +76,7 @@ internal sealed class InProcessProxyInstance : IInstance, IInstanceResources
             StoreLimits = new ProxyStoreLimits(shape, memoryLimit),
             Cpu = new CpuQuota(resources?.Cpu),
             Threads = host.GuestThreads,
+            Connections = host.Connections,
         };
     }
 
@@ -83,8 +87,8 @@ internal sealed class InProcessProxyInstance : IInstance, IInstanceResources
     public int Pid => Environment.ProcessId;
 
     /// <summary>Checks the listen address (a bad one fails Create, as no server could start).</summary>
-    public static InProcessProxyInstance Create(SharedWasmtimeHost host, ProxyHost proxy, InstanceConfig config, RuntimeContext ctx,
-        StoreShape shape)
+    public static InProcessProxyInstance Create(SharedWasmtimeHost host, ProgramCache.Lease<ProxyHost> proxy, InstanceConfig config,
+        RuntimeContext ctx, StoreShape shape)
     {
         IPEndPoint endpoint;
         try
@@ -349,6 +353,7 @@ internal sealed class InProcessProxyInstance : IInstance, IInstanceResources
         _stdout.Dispose();
         _stderr.Dispose();
         _guest.Outgoing.Dispose();
+        _programLease.Dispose();
         if (started)
         {
             _host.InstanceEnded();

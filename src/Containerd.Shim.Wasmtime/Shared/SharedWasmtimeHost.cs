@@ -29,9 +29,7 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
     /// <summary>The largest linear memory a pool slot holds, in MiB (default 256).</summary>
     public const string PoolMemoryVariable = "CONTAINERD_WASMTIMED_POOL_MEMORY_MIB";
 
-    private readonly ConcurrentDictionary<string, Lazy<Module>> _modules = new();
-    private readonly ConcurrentDictionary<string, Lazy<Component>> _components = new();
-    private readonly ConcurrentDictionary<string, Lazy<ProxyHost>> _proxies = new();
+    private readonly ProgramCache _programs;
     private readonly Lazy<ComponentLinker> _componentLinker;
     private readonly Lazy<SharedArtifactCache> _artifacts;
     private readonly Timer _ticker;
@@ -44,11 +42,13 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
     public SharedWasmtimeHost()
     {
         _compileGate = CompileGate.FromEnvironment();
-        GuestThreads = GuestThreadLimit.FromEnvironment();
+        GuestThreads = DaemonLimit.GuestThreads();
+        Connections = DaemonLimit.Connections();
+        _programs = ProgramCache.FromEnvironment();
         Engine = CreateEngine(out var description);
         // Not part of the description: that names the artifacts' compatibility hash, which the worker count (and
         // serial compilation) does not change.
-        ShimLog.Info($"compile workers: {_compileGate.Workers} (serial compilation); guest threads: at most {GuestThreads.Max}");
+        ShimLog.Info($"compile workers: {_compileGate.Workers} (serial compilation); guest threads: at most {GuestThreads.Max}; wasi:http connections: at most {Connections.Max}; idle programs kept in memory: {_programs.MaxIdle}");
         Description = description;
         // Read at the first Create, so a setting the daemon cannot use fails that Create naming the variable.
         _artifacts = new Lazy<SharedArtifactCache>(() => new SharedArtifactCache(CompilationCache.FromEnvironment(), description));
@@ -83,14 +83,16 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
     internal Linker Linker { get; }
 
     /// <summary>The cap on guest threads across every container of the daemon.</summary>
-    internal GuestThreadLimit GuestThreads { get; }
+    internal DaemonLimit GuestThreads { get; }
+
+    /// <summary>The cap on open wasi:http connections across every container of the daemon.</summary>
+    internal DaemonLimit Connections { get; }
 
     /// <inheritdoc/>
     public long Compilations => Interlocked.Read(ref _compilations);
 
     /// <inheritdoc/>
-    public int CachedModules => _modules.Count(m => m.Value.IsValueCreated) + _components.Count(c => c.Value.IsValueCreated)
-        + _proxies.Count(p => p.Value.IsValueCreated);
+    public int CachedModules => _programs.Count;
 
     /// <inheritdoc/>
     public int RunningInstances => Volatile.Read(ref _running);
@@ -136,27 +138,44 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
                 throw new EntrypointException(EntrypointError.InvalidModule, ctx.Entrypoint.Name, $"invalid component: {e.Message}", e);
             }
             var (kind, exportName) = ComponentWorld.Classify(ctx.Entrypoint.Name, exports);
+            var shape = ShapeOf(ctx.Entrypoint, bytes);
             if (kind == ComponentKind.HttpProxy)
             {
                 SharedSpecPolicy.CheckProxyNetwork(config.Spec);
                 var proxy = LoadProxy(ctx.Entrypoint, bytes, ct);
-                return InProcessProxyInstance.Create(this, proxy, config, ctx, ShapeOf(ctx.Entrypoint, bytes));
+                // The instance holds the lease until its last request has ended.
+                return Leased(proxy, () => InProcessProxyInstance.Create(this, proxy, config, ctx, shape));
             }
             var component = LoadComponent(ctx.Entrypoint, bytes, ct);
-            return InProcessInstance.Create(this, config, ctx, new CompiledProgram(null, component, exportName, ShapeOf(ctx.Entrypoint, bytes)));
+            return Leased(component, () => InProcessInstance.Create(this, config, ctx,
+                new CompiledProgram(null, component.Value, exportName, shape, component)));
         }
         var moduleBytes = ReadBytes(ctx.Entrypoint);
         var module = Load(ctx.Entrypoint, moduleBytes, ct);
-        var export = module.Exports.FirstOrDefault(e => e.Name == ctx.Entrypoint.Function);
-        if (export is not FunctionExport)
+        return Leased(module, () =>
         {
-            throw new EntrypointException(EntrypointError.NoSuchFunction, ctx.Entrypoint.Name,
-                $"module does not export a function named \"{UntrustedText.Excerpt(ctx.Entrypoint.Function)}\"");
+            var export = module.Value.Module.Exports.FirstOrDefault(e => e.Name == ctx.Entrypoint.Function);
+            if (export is not FunctionExport)
+            {
+                throw new EntrypointException(EntrypointError.NoSuchFunction, ctx.Entrypoint.Name,
+                    $"module does not export a function named \"{UntrustedText.Excerpt(ctx.Entrypoint.Function)}\"");
+            }
+            return InProcessInstance.Create(this, config, ctx, new CompiledProgram(module.Value.Module, null, null, module.Value.Shape, module));
+        });
+    }
+
+    // A Create that fails gives its program's lease back; one that succeeds hands it to the instance.
+    private static IInstance Leased(IDisposable lease, Func<IInstance> create)
+    {
+        try
+        {
+            return create();
         }
-        var shape = ShapeOf(ctx.Entrypoint, ctx.Entrypoint.Format == ModuleFormat.Text
-            ? Module.ConvertText(System.Text.Encoding.UTF8.GetString(moduleBytes))
-            : moduleBytes);
-        return InProcessInstance.Create(this, config, ctx, new CompiledProgram(module, null, null, shape));
+        catch
+        {
+            lease.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Stops the epoch ticker and releases the modules and the engine.</summary>
@@ -168,18 +187,7 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
         {
             _componentLinker.Value.Dispose();
         }
-        foreach (var proxy in _proxies.Values.Where(p => p.IsValueCreated))
-        {
-            proxy.Value.Dispose();
-        }
-        foreach (var component in _components.Values.Where(c => c.IsValueCreated))
-        {
-            component.Value.Dispose();
-        }
-        foreach (var module in _modules.Values.Where(m => m.IsValueCreated))
-        {
-            module.Value.Dispose();
-        }
+        _programs.DisposeAll();
         Engine.Dispose();
     }
 
@@ -228,31 +236,23 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
         }
     }
 
-    private Component LoadComponent(Entrypoint entrypoint, byte[] bytes, CancellationToken ct)
+    private ProgramCache.Lease<Component> LoadComponent(Entrypoint entrypoint, byte[] bytes, CancellationToken ct)
     {
         var key = "component:" + Convert.ToHexStringLower(SHA256.HashData(bytes));
-        var lazy = _components.GetOrAdd(key, _ => new Lazy<Component>(() => _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, () => _compileGate.Run(entrypoint.Name, ct, () =>
-            {
-                Interlocked.Increment(ref _compilations);
-                var component = Component.FromBytes(Engine, bytes);
-                ShimLog.Debug($"compiled component {entrypoint.Name} ({bytes.Length} bytes)");
-                return component;
-            }),
-            artifact => artifact.Path is { } file ? Component.DeserializeFile(Engine, file) : Component.Deserialize(Engine, artifact.Bytes.Span),
-            component => component.Serialize()), LazyThreadSafetyMode.ExecutionAndPublication));
         try
         {
-            return lazy.Value;
-        }
-        catch (OperationCanceledException)
-        {
-            // Lazy keeps its factory's exception: a Create that gave up waiting for a slot must not fail the next.
-            _components.TryRemove(new KeyValuePair<string, Lazy<Component>>(key, lazy));
-            throw;
+            return _programs.Acquire(key, () => _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, () => _compileGate.Run(entrypoint.Name, ct, () =>
+                {
+                    Interlocked.Increment(ref _compilations);
+                    var component = Component.FromBytes(Engine, bytes);
+                    ShimLog.Debug($"compiled component {entrypoint.Name} ({bytes.Length} bytes)");
+                    return component;
+                }),
+                artifact => artifact.Path is { } file ? Component.DeserializeFile(Engine, file) : Component.Deserialize(Engine, artifact.Bytes.Span),
+                component => component.Serialize()));
         }
         catch (WasmtimeException e)
         {
-            _components.TryRemove(new KeyValuePair<string, Lazy<Component>>(key, lazy));
             throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name, $"invalid component: {GuestExit.OneLine(e.Message)}", e);
         }
     }
@@ -260,31 +260,24 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
     // A proxy component is compiled through the component C API (Http/ProxyHost: the .NET binding cannot hand a
     // host request to a guest), on this same engine; the compiled component and its linker serve every container
     // of that component.
-    private ProxyHost LoadProxy(Entrypoint entrypoint, byte[] bytes, CancellationToken ct)
+    private ProgramCache.Lease<ProxyHost> LoadProxy(Entrypoint entrypoint, byte[] bytes, CancellationToken ct)
     {
         var key = "proxy:" + Convert.ToHexStringLower(SHA256.HashData(bytes));
-        var lazy = _proxies.GetOrAdd(key, _ => new Lazy<ProxyHost>(() => _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, () => _compileGate.Run(entrypoint.Name, ct, () =>
-            {
-                Interlocked.Increment(ref _compilations);
-                var proxy = ProxyHost.LoadOn(EngineHandle(Engine), bytes, epochInterruption: true);
-                ShimLog.Debug($"compiled wasi:http component {entrypoint.Name} ({bytes.Length} bytes)");
-                return proxy;
-            }),
-            // The folder cache always hands over a file (a descriptor it checked).
-            artifact => ProxyHost.DeserializeFileOn(EngineHandle(Engine), artifact.Path!, epochInterruption: true),
-            proxy => proxy.Serialize()), LazyThreadSafetyMode.ExecutionAndPublication));
         try
         {
-            return lazy.Value;
-        }
-        catch (OperationCanceledException)
-        {
-            _proxies.TryRemove(new KeyValuePair<string, Lazy<ProxyHost>>(key, lazy));
-            throw;
+            return _programs.Acquire(key, () => _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, () => _compileGate.Run(entrypoint.Name, ct, () =>
+                {
+                    Interlocked.Increment(ref _compilations);
+                    var proxy = ProxyHost.LoadOn(EngineHandle(Engine), bytes, epochInterruption: true);
+                    ShimLog.Debug($"compiled wasi:http component {entrypoint.Name} ({bytes.Length} bytes)");
+                    return proxy;
+                }),
+                // The folder cache always hands over a file (a descriptor it checked).
+                artifact => ProxyHost.DeserializeFileOn(EngineHandle(Engine), artifact.Path!, epochInterruption: true),
+                proxy => proxy.Serialize()));
         }
         catch (InvalidOperationException e)
         {
-            _proxies.TryRemove(new KeyValuePair<string, Lazy<ProxyHost>>(key, lazy));
             throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name, $"invalid component: {GuestExit.OneLine(e.Message)}", e);
         }
     }
@@ -315,31 +308,38 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
     [return: UnsafeAccessorType("Wasmtime.Engine+Handle, Wasmtime.Dotnet")]
     private static extern object NativeHandleOf(Engine engine);
 
-    private Module Load(Entrypoint entrypoint, byte[] bytes, CancellationToken ct)
+    private ProgramCache.Lease<LoadedModule> Load(Entrypoint entrypoint, byte[] bytes, CancellationToken ct)
     {
-        var key = (entrypoint.Format == ModuleFormat.Text ? "wat:" : "wasm:") + Convert.ToHexStringLower(SHA256.HashData(bytes));
-        // Text is kept in memory only: the folder is for binaries, as in normal mode.
-        var lazy = _modules.GetOrAdd(key, _ => new Lazy<Module>(() => entrypoint.Format == ModuleFormat.Text
-            ? Compile(entrypoint, bytes, ct)
-            : _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, () => Compile(entrypoint, bytes, ct),
-                artifact => artifact.Path is { } file
-                    ? Module.DeserializeFile(Engine, entrypoint.Name, file)
-                    : Module.Deserialize(Engine, entrypoint.Name, artifact.Bytes.Span),
-                module => module.Serialize()), LazyThreadSafetyMode.ExecutionAndPublication));
+        var text = entrypoint.Format == ModuleFormat.Text;
+        var key = (text ? "wat:" : "wasm:") + Convert.ToHexStringLower(SHA256.HashData(bytes));
         try
         {
-            return lazy.Value;
-        }
-        catch (OperationCanceledException)
-        {
-            _modules.TryRemove(new KeyValuePair<string, Lazy<Module>>(key, lazy));
-            throw;
+            return _programs.Acquire(key, () =>
+            {
+                // Text is kept in memory only: the folder is for binaries, as in normal mode. Its shape is read once,
+                // from the binary the text assembles to.
+                var module = text
+                    ? Compile(entrypoint, bytes, ct)
+                    : _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, () => Compile(entrypoint, bytes, ct),
+                        artifact => artifact.Path is { } file
+                            ? Module.DeserializeFile(Engine, entrypoint.Name, file)
+                            : Module.Deserialize(Engine, entrypoint.Name, artifact.Bytes.Span),
+                        module => module.Serialize());
+                try
+                {
+                    return new LoadedModule(module, ShapeOf(entrypoint, text ? Module.ConvertText(System.Text.Encoding.UTF8.GetString(bytes)) : bytes));
+                }
+                catch
+                {
+                    module.Dispose();
+                    throw;
+                }
+            });
         }
         catch (WasmtimeException e)
         {
-            _modules.TryRemove(new KeyValuePair<string, Lazy<Module>>(key, lazy));
             throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name,
-                $"invalid {(entrypoint.Format == ModuleFormat.Text ? "wat" : "wasm")} module: {GuestExit.OneLine(e.Message)}", e);
+                $"invalid {(text ? "wat" : "wasm")} module: {GuestExit.OneLine(e.Message)}", e);
         }
     }
 
@@ -388,5 +388,13 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
         .WithMemoryInitCopyOnWrite(true);
 }
 
-/// <summary>What a container of the daemon runs: a core module, or a command component and its wasi:cli/run export.</summary>
-internal sealed record CompiledProgram(Module? Module, Component? Component, string? RunExport, StoreShape Shape);
+/// <summary>What a container of the daemon runs: a core module, or a command component and its wasi:cli/run export,
+/// and the lease on it the container gives back when its store is gone.</summary>
+internal sealed record CompiledProgram(Module? Module, Component? Component, string? RunExport, StoreShape Shape, IDisposable Lease);
+
+/// <summary>A compiled core module and the shape of its store, kept together so neither is redone per Create.</summary>
+internal sealed record LoadedModule(Module Module, StoreShape Shape) : IDisposable
+{
+    /// <inheritdoc/>
+    public void Dispose() => Module.Dispose();
+}

@@ -68,6 +68,10 @@ public sealed class ConfigContainer : IAsyncDisposable
     public static async Task<ConfigContainer> CreateAsync(ContainerdFixture containerd, string runtime, string prefix) =>
         new(containerd, prefix, await TestImages.EnsureDemoWasmAsync(), runtime);
 
+    /// <summary>The same for another module or component, copied in as <c>/app.wasm</c>.</summary>
+    public static ConfigContainer Create(ContainerdFixture containerd, string runtime, string prefix, string wasm) =>
+        new(containerd, prefix, wasm, runtime);
+
     /// <summary>
     /// The same container for runc (<c>io.containerd.runc.v2</c>): the host's static busybox as <c>/bin/busybox</c>,
     /// for comparing what runc makes of a spec with what the wasm shim makes of it. Set its command with

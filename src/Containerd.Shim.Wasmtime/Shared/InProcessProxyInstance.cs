@@ -29,7 +29,7 @@ internal sealed class InProcessProxyInstance : IInstance, IInstanceResources
     private readonly SharedWasmtimeHost _host;
     private readonly ProxyHost _proxy;
     // The container's hold on the compiled proxy, given back when it ends (the host itself outlives its last request).
-    private readonly ProgramCache.Lease<ProxyHost> _programLease;
+    private readonly IDisposable _programLease;
     private readonly string _id;
     private readonly string _name;
     private readonly IPEndPoint _endpoint;
@@ -46,14 +46,14 @@ internal sealed class InProcessProxyInstance : IInstance, IInstanceResources
     private bool _started, _finished, _stopClosed;
     private int _status = -1;
 
-    private InProcessProxyInstance(SharedWasmtimeHost host, ProgramCache.Lease<ProxyHost> proxy, InstanceConfig config, RuntimeContext ctx,
+    private InProcessProxyInstance(SharedWasmtimeHost host, ProxyHost proxy, IDisposable lease, InstanceConfig config, RuntimeContext ctx,
         IPEndPoint endpoint, HttpServerLimits limits, StoreShape shape)
     {
         _limits = limits;
         _shape = shape;
         _host = host;
-        _programLease = proxy;
-        _proxy = proxy.Value;
+        _programLease = lease;
+        _proxy = proxy;
         _id = config.Id;
         _name = ctx.Entrypoint.Name;
         _endpoint = endpoint;
@@ -87,7 +87,7 @@ internal sealed class InProcessProxyInstance : IInstance, IInstanceResources
     public int Pid => Environment.ProcessId;
 
     /// <summary>Checks the listen address (a bad one fails Create, as no server could start).</summary>
-    public static InProcessProxyInstance Create(SharedWasmtimeHost host, ProgramCache.Lease<ProxyHost> proxy, InstanceConfig config,
+    public static InProcessProxyInstance Create(SharedWasmtimeHost host, ProxyHost proxy, IDisposable lease, InstanceConfig config,
         RuntimeContext ctx, StoreShape shape)
     {
         IPEndPoint endpoint;
@@ -106,7 +106,7 @@ internal sealed class InProcessProxyInstance : IInstance, IInstanceResources
         {
             limits = limits with { MaxRequests = (int)pids };
         }
-        return new InProcessProxyInstance(host, proxy, config, ctx, endpoint, limits, shape);
+        return new InProcessProxyInstance(host, proxy, lease, config, ctx, endpoint, limits, shape);
     }
 
     /// <inheritdoc/>

@@ -109,6 +109,8 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
         try
         {
             var instance = Create(config, ctx, ct);
+            // The program is compiled or found, and a running container needs no copy of its module.
+            ctx.Entrypoint.ReleaseBytes();
             if (instance is InProcessProxyInstance)
             {
                 // A proxy component gets no directories: nothing holds the preopens.
@@ -125,42 +127,27 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
 
     private IInstance Create(InstanceConfig config, RuntimeContext ctx, CancellationToken ct)
     {
-        if (ctx.Entrypoint.Format == ModuleFormat.Component)
+        var entrypoint = ctx.Entrypoint;
+        // Found by digest: a program in memory already is neither copied nor compiled again, and the container keeps
+        // no copy of its module once Create is done (CreateAsync releases the resolver's bytes).
+        var digest = DigestOf(entrypoint);
+        var key = $"{entrypoint.Format}:{digest}";
+        var lease = _programs.Acquire(key, () => LoadProgram(entrypoint, digest, ct));
+        return Leased(lease, () =>
         {
-            var bytes = ReadBytes(ctx.Entrypoint);
-            IReadOnlyList<string> exports;
-            try
-            {
-                exports = WasmBinary.ComponentExports(bytes);
-            }
-            catch (InvalidDataException e)
-            {
-                throw new EntrypointException(EntrypointError.InvalidModule, ctx.Entrypoint.Name, $"invalid component: {e.Message}", e);
-            }
-            var (kind, exportName) = ComponentWorld.Classify(ctx.Entrypoint.Name, exports);
-            var shape = ShapeOf(ctx.Entrypoint, bytes);
-            if (kind == ComponentKind.HttpProxy)
+            var program = lease.Value;
+            if (program.Proxy is { } proxy)
             {
                 SharedSpecPolicy.CheckProxyNetwork(config.Spec);
-                var proxy = LoadProxy(ctx.Entrypoint, bytes, ct);
-                // The instance holds the lease until its last request has ended.
-                return Leased(proxy, () => InProcessProxyInstance.Create(this, proxy, config, ctx, shape));
+                // The instance holds the lease until it ends; the proxy host itself, until its last request has.
+                return InProcessProxyInstance.Create(this, proxy, lease, config, ctx, program.Shape);
             }
-            var component = LoadComponent(ctx.Entrypoint, bytes, ct);
-            return Leased(component, () => InProcessInstance.Create(this, config, ctx,
-                new CompiledProgram(null, component.Value, exportName, shape, component)));
-        }
-        var moduleBytes = ReadBytes(ctx.Entrypoint);
-        var module = Load(ctx.Entrypoint, moduleBytes, ct);
-        return Leased(module, () =>
-        {
-            var export = module.Value.Module.Exports.FirstOrDefault(e => e.Name == ctx.Entrypoint.Function);
-            if (export is not FunctionExport)
+            if (program.Module is { } module && module.Exports.FirstOrDefault(e => e.Name == entrypoint.Function) is not FunctionExport)
             {
-                throw new EntrypointException(EntrypointError.NoSuchFunction, ctx.Entrypoint.Name,
-                    $"module does not export a function named \"{UntrustedText.Excerpt(ctx.Entrypoint.Function)}\"");
+                throw new EntrypointException(EntrypointError.NoSuchFunction, entrypoint.Name,
+                    $"module does not export a function named \"{UntrustedText.Excerpt(entrypoint.Function)}\"");
             }
-            return InProcessInstance.Create(this, config, ctx, new CompiledProgram(module.Value.Module, null, null, module.Value.Shape, module));
+            return InProcessInstance.Create(this, config, ctx, new CompiledProgram(program.Module, program.Component, program.RunExport, program.Shape, lease));
         });
     }
 
@@ -174,6 +161,48 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
         catch
         {
             lease.Dispose();
+            throw;
+        }
+    }
+
+    // Reads, checks and compiles (or loads) the program under digest; once per digest while it stays in memory.
+    private LoadedProgram LoadProgram(Entrypoint entrypoint, string digest, CancellationToken ct)
+    {
+        var bytes = ReadBytes(entrypoint);
+        // Bytes read again from a file may differ from those hashed (a tenant's writer racing the daemon): a program
+        // kept under another digest than its own would be handed to every container whose module has that digest.
+        if (Convert.ToHexStringLower(SHA256.HashData(bytes)) != digest)
+        {
+            throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name, "the module changed while the daemon read it");
+        }
+        if (entrypoint.Format == ModuleFormat.Component)
+        {
+            IReadOnlyList<string> exports;
+            try
+            {
+                exports = WasmBinary.ComponentExports(bytes);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name, $"invalid component: {e.Message}", e);
+            }
+            var (kind, exportName) = ComponentWorld.Classify(entrypoint.Name, exports);
+            var shape = ShapeOf(entrypoint, bytes);
+            return kind == ComponentKind.HttpProxy
+                ? new LoadedProgram(null, null, LoadProxy(entrypoint, bytes, ct), null, shape)
+                : new LoadedProgram(null, LoadComponent(entrypoint, bytes, ct), null, exportName, shape);
+        }
+        var module = LoadModule(entrypoint, bytes, ct);
+        try
+        {
+            // Text is assembled once more for its shape (read from the binary), here and not per Create.
+            return new LoadedProgram(module, null, null, null, ShapeOf(entrypoint, entrypoint.Format == ModuleFormat.Text
+                ? Module.ConvertText(System.Text.Encoding.UTF8.GetString(bytes))
+                : bytes));
+        }
+        catch
+        {
+            module.Dispose();
             throw;
         }
     }
@@ -213,6 +242,10 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
         }
     }
 
+    // The module's SHA-256: the key of its program in memory and of its artifact.
+    private static string DigestOf(Entrypoint entrypoint) =>
+        Convert.ToHexStringLower(SHA256.HashData(entrypoint.Bytes is { } inMemory ? inMemory.Span : ReadBytes(entrypoint)));
+
     private static byte[] ReadBytes(Entrypoint entrypoint)
     {
         if (entrypoint.Bytes is { } inMemory)
@@ -236,12 +269,11 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
         }
     }
 
-    private ProgramCache.Lease<Component> LoadComponent(Entrypoint entrypoint, byte[] bytes, CancellationToken ct)
+    private Component LoadComponent(Entrypoint entrypoint, byte[] bytes, CancellationToken ct)
     {
-        var key = "component:" + Convert.ToHexStringLower(SHA256.HashData(bytes));
         try
         {
-            return _programs.Acquire(key, () => _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, () => _compileGate.Run(entrypoint.Name, ct, () =>
+            return _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, () => _compileGate.Run(entrypoint.Name, ct, () =>
                 {
                     Interlocked.Increment(ref _compilations);
                     var component = Component.FromBytes(Engine, bytes);
@@ -249,7 +281,7 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
                     return component;
                 }),
                 artifact => artifact.Path is { } file ? Component.DeserializeFile(Engine, file) : Component.Deserialize(Engine, artifact.Bytes.Span),
-                component => component.Serialize()));
+                component => component.Serialize());
         }
         catch (WasmtimeException e)
         {
@@ -260,12 +292,11 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
     // A proxy component is compiled through the component C API (Http/ProxyHost: the .NET binding cannot hand a
     // host request to a guest), on this same engine; the compiled component and its linker serve every container
     // of that component.
-    private ProgramCache.Lease<ProxyHost> LoadProxy(Entrypoint entrypoint, byte[] bytes, CancellationToken ct)
+    private ProxyHost LoadProxy(Entrypoint entrypoint, byte[] bytes, CancellationToken ct)
     {
-        var key = "proxy:" + Convert.ToHexStringLower(SHA256.HashData(bytes));
         try
         {
-            return _programs.Acquire(key, () => _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, () => _compileGate.Run(entrypoint.Name, ct, () =>
+            return _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, () => _compileGate.Run(entrypoint.Name, ct, () =>
                 {
                     Interlocked.Increment(ref _compilations);
                     var proxy = ProxyHost.LoadOn(EngineHandle(Engine), bytes, epochInterruption: true);
@@ -274,7 +305,7 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
                 }),
                 // The folder cache always hands over a file (a descriptor it checked).
                 artifact => ProxyHost.DeserializeFileOn(EngineHandle(Engine), artifact.Path!, epochInterruption: true),
-                proxy => proxy.Serialize()));
+                proxy => proxy.Serialize());
         }
         catch (InvalidOperationException e)
         {
@@ -308,33 +339,19 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
     [return: UnsafeAccessorType("Wasmtime.Engine+Handle, Wasmtime.Dotnet")]
     private static extern object NativeHandleOf(Engine engine);
 
-    private ProgramCache.Lease<LoadedModule> Load(Entrypoint entrypoint, byte[] bytes, CancellationToken ct)
+    private Module LoadModule(Entrypoint entrypoint, byte[] bytes, CancellationToken ct)
     {
         var text = entrypoint.Format == ModuleFormat.Text;
-        var key = (text ? "wat:" : "wasm:") + Convert.ToHexStringLower(SHA256.HashData(bytes));
         try
         {
-            return _programs.Acquire(key, () =>
-            {
-                // Text is kept in memory only: the folder is for binaries, as in normal mode. Its shape is read once,
-                // from the binary the text assembles to.
-                var module = text
-                    ? Compile(entrypoint, bytes, ct)
-                    : _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, () => Compile(entrypoint, bytes, ct),
-                        artifact => artifact.Path is { } file
-                            ? Module.DeserializeFile(Engine, entrypoint.Name, file)
-                            : Module.Deserialize(Engine, entrypoint.Name, artifact.Bytes.Span),
-                        module => module.Serialize());
-                try
-                {
-                    return new LoadedModule(module, ShapeOf(entrypoint, text ? Module.ConvertText(System.Text.Encoding.UTF8.GetString(bytes)) : bytes));
-                }
-                catch
-                {
-                    module.Dispose();
-                    throw;
-                }
-            });
+            // Text is kept in memory only: the folder is for binaries, as in normal mode.
+            return text
+                ? Compile(entrypoint, bytes, ct)
+                : _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, () => Compile(entrypoint, bytes, ct),
+                    artifact => artifact.Path is { } file
+                        ? Module.DeserializeFile(Engine, entrypoint.Name, file)
+                        : Module.Deserialize(Engine, entrypoint.Name, artifact.Bytes.Span),
+                    module => module.Serialize());
         }
         catch (WasmtimeException e)
         {
@@ -392,9 +409,17 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
 /// and the lease on it the container gives back when its store is gone.</summary>
 internal sealed record CompiledProgram(Module? Module, Component? Component, string? RunExport, StoreShape Shape, IDisposable Lease);
 
-/// <summary>A compiled core module and the shape of its store, kept together so neither is redone per Create.</summary>
-internal sealed record LoadedModule(Module Module, StoreShape Shape) : IDisposable
+/// <summary>
+/// What the daemon keeps in memory per digest: the compiled core module, command component (with its wasi:cli/run
+/// export) or proxy host, and the shape of its store, so that nothing of it is redone per Create.
+/// </summary>
+internal sealed record LoadedProgram(Module? Module, Component? Component, ProxyHost? Proxy, string? RunExport, StoreShape Shape) : IDisposable
 {
     /// <inheritdoc/>
-    public void Dispose() => Module.Dispose();
+    public void Dispose()
+    {
+        Module?.Dispose();
+        Component?.Dispose();
+        Proxy?.Dispose();
+    }
 }

@@ -222,6 +222,31 @@ public sealed class SharedModeHttpLimitsTests(SharedModeFixture fx, ITestOutputH
     }
 
     [Fact]
+    public async Task The_specs_pids_limit_caps_the_guests_a_proxy_runs_at_once()
+    {
+        _ = HttpLimitsComponent.Wasm;
+        await using var netns = await NetNs.CreateAsync();
+        // ctr has no flag for the pids limit: the spec is written by hand.
+        await using var c = ConfigContainer.Create(fx.Containerd, SharedModeFixture.Runtime, "slimit-pids", HttpLimitsComponent.PathOf);
+        c.Namespace("network", netns.Path);
+        c.Process["env"] = new System.Text.Json.Nodes.JsonArray("PATH=/", "WASMTIME_HTTP_PROXY_SOCKET_ADDR=127.0.0.1:8080");
+        c.Spec["linux"]!["resources"] = System.Text.Json.Nodes.JsonNode.Parse("{\"pids\":{\"limit\":1}}");
+        await c.StartDetachedAsync();
+        await WaitServingAsync(fx, netns, new TaskCompletionSource<ProcessResult>().Task);
+        using var client = ClientIn(netns);
+        var asleep = client.GetAsync("/sleep");
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        Assert.False(asleep.IsCompleted);
+
+        // The one guest the limit allows is asleep: the next request waits its queue timeout (1 s), then gets 503.
+        using var second = await client.GetAsync("/second");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, second.StatusCode);
+        Assert.Contains("1 requests are being served", await second.Content.ReadAsStringAsync());
+        await c.DeleteAsync();
+        await Assert.ThrowsAsync<HttpRequestException>(() => asleep);
+    }
+
+    [Fact]
     public async Task A_guest_asleep_in_a_poll_ends_when_its_client_goes_away()
     {
         await ImportAsync(fx, "shared-http-limits", SpinImage, SpinModule, HttpLimitsComponent.PathOf);

@@ -80,8 +80,7 @@ public sealed class SharedModeDaemonLimitsTests(SharedModeDaemonLimitsTests.Fixt
         await using var netns = await NetNs.CreateAsync();
         var sleeper = SharedModeTests.NewId("cap-sleep");
         var proxy = SharedModeTests.NewId("cap-proxy");
-        var run = fx.RunAsync(SharedModeHttpLimitsTests.SpinImage, proxy, [SharedModeHttpLimitsTests.SpinModule],
-            ["--with-ns", $"network:{netns.Path}", "--env", "WASMTIME_HTTP_PROXY_SOCKET_ADDR=127.0.0.1:8080"], TimeSpan.FromMinutes(7));
+        var run = SharedModeHttpLimitsTests.RunProxyAsync(fx, SharedModeHttpLimitsTests.SpinImage, SharedModeHttpLimitsTests.SpinModule, proxy, netns);
         try
         {
             await SharedModeHttpLimitsTests.WaitServingAsync(fx, netns, run);
@@ -107,12 +106,7 @@ public sealed class SharedModeDaemonLimitsTests(SharedModeDaemonLimitsTests.Fixt
         finally
         {
             await SharedModeResourceTests.KillAndDeleteAsync(fx, sleeper);
-            if (!run.IsCompleted)
-            {
-                await fx.Containerd.CtrAsync("task", "kill", "-s", "SIGKILL", proxy);
-                await run.WaitAsync(TimeSpan.FromMinutes(1)).ContinueWith(_ => { }, TaskScheduler.Default);
-            }
-            await fx.Containerd.CtrAsync("container", "rm", proxy);
+            await SharedModeHttpLimitsTests.StopProxyAsync(fx, proxy, run);
         }
     }
 
@@ -160,8 +154,7 @@ public sealed class SharedModeDaemonLimitsTests(SharedModeDaemonLimitsTests.Fixt
             SharedModeHttpLimitsTests.SpinModule, HttpLimitsComponent.PathOf);
         await using var netns = await NetNs.CreateAsync();
         var proxy = SharedModeTests.NewId("cap-conn");
-        var run = fx.RunAsync(SharedModeHttpLimitsTests.SpinImage, proxy, [SharedModeHttpLimitsTests.SpinModule],
-            ["--with-ns", $"network:{netns.Path}", "--env", "WASMTIME_HTTP_PROXY_SOCKET_ADDR=127.0.0.1:8080"], TimeSpan.FromMinutes(7));
+        var run = SharedModeHttpLimitsTests.RunProxyAsync(fx, SharedModeHttpLimitsTests.SpinImage, SharedModeHttpLimitsTests.SpinModule, proxy, netns);
         var held = new List<System.Net.Sockets.Socket>();
         try
         {
@@ -198,12 +191,7 @@ public sealed class SharedModeDaemonLimitsTests(SharedModeDaemonLimitsTests.Fixt
         finally
         {
             held.ForEach(s => s.Dispose());
-            if (!run.IsCompleted)
-            {
-                await fx.Containerd.CtrAsync("task", "kill", "-s", "SIGKILL", proxy);
-                await run.WaitAsync(TimeSpan.FromMinutes(1)).ContinueWith(_ => { }, TaskScheduler.Default);
-            }
-            await fx.Containerd.CtrAsync("container", "rm", proxy);
+            await SharedModeHttpLimitsTests.StopProxyAsync(fx, proxy, run);
         }
     }
 

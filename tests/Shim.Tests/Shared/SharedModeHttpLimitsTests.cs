@@ -295,6 +295,11 @@ public sealed class SharedModeHttpLimitsTests(SharedModeFixture fx, ITestOutputH
     }
 
     private Task<ProcessResult> RunAsync(string image, string module, string id, NetNs netns, IEnumerable<string>? options = null) =>
+        RunProxyAsync(fx, image, module, id, netns, options);
+
+    /// <summary><c>ctr run --rm</c> of a proxy component listening on 127.0.0.1:8080 in <paramref name="netns"/>.</summary>
+    internal static Task<ProcessResult> RunProxyAsync(SharedModeFixture fx, string image, string module, string id, NetNs netns,
+        IEnumerable<string>? options = null) =>
         fx.RunAsync(image, id, [module],
             ["--with-ns", $"network:{netns.Path}", "--env", "WASMTIME_HTTP_PROXY_SOCKET_ADDR=127.0.0.1:8080", .. options ?? []],
             ServeTimeout + TimeSpan.FromMinutes(2));
@@ -393,7 +398,10 @@ public sealed class SharedModeHttpLimitsTests(SharedModeFixture fx, ITestOutputH
         return sorted[(int)Math.Min(sorted.Count - 1, Math.Floor(p * sorted.Count))];
     }
 
-    private async Task CleanUpAsync(string id, Task<ProcessResult> run)
+    private Task CleanUpAsync(string id, Task<ProcessResult> run) => StopProxyAsync(fx, id, run);
+
+    /// <summary>Kills the proxy if it still runs, waits for its <c>ctr run</c>, removes the container.</summary>
+    internal static async Task StopProxyAsync(SharedModeFixture fx, string id, Task<ProcessResult> run)
     {
         if (!run.IsCompleted)
         {

@@ -62,8 +62,9 @@ public static class TestImages
         var path = Path.Combine(ImagesDir, $"{fileStem}-{hash[..16]}.tar");
         if (!File.Exists(path))
         {
-            // Unique per process: two test runs may build the same image at once, and either result is the same bytes.
-            var partial = $"{path}.{Environment.ProcessId}.partial";
+            // Unique per call: two test runs, or two fixtures of one run, may build the same image at once, and either
+            // result is the same bytes.
+            var partial = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.partial";
             File.WriteAllBytes(partial, tar);
             File.Move(partial, path, overwrite: true);
         }

@@ -34,7 +34,11 @@ public sealed class RuntimeContext : IDisposable
     public required Entrypoint Entrypoint { get; init; }
 
     /// <summary>The directories the guest sees (default: the rootfs as <c>/</c>, read-write); see <see cref="WasiPreopens"/>.</summary>
-    public IReadOnlyList<WasiPreopen> Preopens { get; init; } = [];
+    public IReadOnlyList<WasiPreopen> Preopens { get => _preopens; init => _preopens = value; }
+
+    // Replaced in place by FromSharedSpec, which owns the context it has just made.
+    private IReadOnlyList<WasiPreopen> _preopens = [];
+
     /// <summary>
     /// The container's memory limit in bytes (<c>linux.resources.memory.limit</c>), or null when it has none. The
     /// kernel enforces it on the whole instance process through the cgroup; an engine should also cap the guest's
@@ -163,22 +167,9 @@ public sealed class RuntimeContext : IDisposable
             preopens.Add(shared.ReadOnlyRoot && p.Writable ? p with { Writable = false } : p);
         }
         preopens.AddRange(binds);
-        return ctx.WithPreopens(preopens);
+        ctx._preopens = preopens;
+        return ctx;
     }
-
-    private RuntimeContext WithPreopens(IReadOnlyList<WasiPreopen> preopens) => new()
-    {
-        Id = Id,
-        Rootfs = Rootfs,
-        Spec = Spec,
-        Args = Args,
-        Env = Env,
-        Cwd = Cwd,
-        Entrypoint = Entrypoint,
-        Preopens = preopens,
-        MemoryLimit = MemoryLimit,
-        Platform = Platform,
-    };
 
     /// <summary>As <see cref="FromSpec(string, string, Spec, Func{string, string, Entrypoint?}?)"/>, from a
     /// descriptor of the rootfs (<paramref name="rootfs"/> only names it).</summary>

@@ -805,15 +805,8 @@ internal sealed unsafe class ProxyHost : IDisposable
     private static IntPtr OnEpochDeadline(IntPtr context, IntPtr data, ulong* delta, byte* kind)
     {
         var request = (ProxyRequest)GCHandle.FromIntPtr(data).Target!;
-        if (request.Guest.Killed)
-        {
-            return wasmtime_error_new("the container was killed");
-        }
-        if (request.Exchange.Aborted.IsCancellationRequested)
-        {
-            return wasmtime_error_new("the request was aborted (the client went away or the server stopped)");
-        }
-        // Over the container's CPU quota: the guest pauses here, and a kill or an abort during the pause traps it.
+        // Over the container's CPU quota the guest pauses here; a kill or an abort, before or during the pause, ends
+        // it at once and traps the guest below.
         request.ChargeCpu(mayPause: true);
         if (request.Guest.Killed)
         {

@@ -3,8 +3,9 @@
 set -euo pipefail
 # fonts-dejavu-core: the text of the benchmark charts (bench/Charts). nodejs, npm: the toolchain that builds the
 # WASI 0.2 test components (tools/components, pinned npm packages). libseccomp2: the shim compiles linux.seccomp
-# with it at Create (present on every Debian system; named so that a minimal image gets it too).
-pkgs=(runc clang lld wasi-libc libclang-rt-14-dev-wasm32 wabt busybox-static gcc libc6-dev containernetworking-plugins iproute2 fonts-dejavu-core libseccomp2)
+# with it at Create (present on every Debian system; named so that a minimal image gets it too). patchelf: the
+# WasmEdge sysroot (hack/fetch-wasmedge.sh) and its installed shim.
+pkgs=(runc clang lld wasi-libc libclang-rt-14-dev-wasm32 wabt busybox-static gcc libc6-dev containernetworking-plugins iproute2 fonts-dejavu-core libseccomp2 patchelf)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 # node and npm build the WASI 0.2 test components. A machine may have them from elsewhere than Debian (a newer

@@ -16,6 +16,17 @@ CONTAINERD_ADDRESS ?= /run/containerd/containerd.sock
 CTR ?= ctr
 
 SHIMS := containerd-shim-wasmtime-v1
+# The WasmEdge shim loads libwasmedge.so.0 (0.14, Debian trixie's libwasmedge0) by soname. Where the host's glibc is
+# older than the 2.38 that library needs, `make install` puts trixie's libwasmedge0 with its dependency closure
+# (hack/fetch-wasmedge.sh) into $(WASMEDGE_LIBDIR) and points the installed shim's ELF interpreter and RUNPATH there:
+# nothing in the environment, so runc and the other children the shim starts keep the host's libraries, and
+# /proc/self/exe stays the shim, which re-executes itself as each container's instance process.
+WASMEDGE_SHIM := containerd-shim-wasmedge-v1
+WASMEDGE_LIBDIR ?= $(PREFIX)/lib/containerd-shim-wasmedge
+# yes, no, or auto: a sysroot when the host's glibc is older than 2.38.
+WASMEDGE_SYSROOT ?= auto
+WASMEDGE_NEEDS_SYSROOT := $(if $(filter auto,$(WASMEDGE_SYSROOT)),$(shell v=$$(getconf GNU_LIBC_VERSION 2>/dev/null | cut -d' ' -f2); \
+  [ "$$(printf '%s\n' 2.38 "$$v" | sort -V | head -n1)" = 2.38 ] && echo no || echo yes),$(WASMEDGE_SYSROOT))
 # Shared mode: the daemon that runs every sandbox in one process, and the client shim containerd starts for it.
 SHARED_BINS := containerd-wasmtimed containerd-shim-wasmtimed-v1
 # What `make install` puts into $(PREFIX)/bin: the shims and the native library they load.
@@ -26,7 +37,7 @@ MALLOC_PROBE_WASM := $(OUT)/wasm/wasi-malloc-probe.wasm
 TEST_IMAGE := $(OUT)/images/wasi-demo-app.tar
 DOTNET_FLAGS := -c $(CONFIGURATION) --nologo -v:q -clp:NoSummary
 
-.PHONY: build deps containerd wasm dotnet-build shims test test-unit test-full test-smoke test-newcomer test-image load install uninstall demo clean bench
+.PHONY: build deps containerd wasm wasmedge dotnet-build shims test test-unit test-full test-smoke test-newcomer test-image load install uninstall demo clean bench
 # The install layout the integration tests run: exactly what `make install PREFIX=…` gives a user. It lives in a
 # world-searchable folder, as /usr/local/bin is: a container running as a non-root user loads libwasmtime from
 # there after the switch, and a clone under a private folder (mktemp -d is 0700) would refuse it.
@@ -38,6 +49,10 @@ deps:
 # Unpacks Debian's containerd packages into the cache (never installed, never started as a service).
 containerd:
 	for v in $(sort $(FULL_VERSIONS) $(SMOKE_VERSIONS)); do bash hack/fetch-containerd.sh $$v >/dev/null || exit 1; done
+
+# The WasmEdge sysroot for hosts whose glibc is older than libwasmedge0's (unpacked into the cache, never installed).
+wasmedge:
+	bash hack/fetch-wasmedge.sh >/dev/null
 
 # The embedded demo: nothing needed but this repository, root and a Debian-based machine.
 demo: deps
@@ -62,7 +77,7 @@ dotnet-build:
 
 # NativeAOT shim binaries, with the native libraries they load, staged as they are installed. The shim P/Invokes
 # libwasmtime by bare name, and NativeAOT looks for it beside the executable first.
-shims: $(OUT)/bin/containerd-shim-wasmtime-v1 $(addprefix $(OUT)/bin/,$(SHARED_BINS))
+shims: $(OUT)/bin/containerd-shim-wasmtime-v1 $(addprefix $(OUT)/bin/,$(SHARED_BINS)) $(OUT)/bin/$(WASMEDGE_SHIM)
 
 # The shim's sources, not what builds generate under bin/ and obj/ (that would republish on every build).
 SHIM_SOURCES := $(shell find src Directory.Build.props Directory.Packages.props \( -name bin -o -name obj \) -prune -o \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' -o -name '*.proto' -o -name '*.c' -o -name '*.targets' \) -print 2>/dev/null)
@@ -73,6 +88,14 @@ $(OUT)/bin/containerd-shim-wasmtime-v1: $(SHIM_SOURCES)
 	@mkdir -p $(OUT)/bin
 	install -m 0755 $(OUT)/publish/containerd-shim-wasmtime-v1/libwasmtime.so $(OUT)/bin/
 	install -m 0755 $(OUT)/publish/containerd-shim-wasmtime-v1/containerd-shim-wasmtime-v1 $(OUT)/bin/
+	@touch $@
+
+# The WasmEdge shim as published: libwasmedge comes from the system or, at install, from the sysroot.
+$(OUT)/bin/$(WASMEDGE_SHIM): $(SHIM_SOURCES)
+	$(DOTNET) publish src/cmd/$(WASMEDGE_SHIM) $(DOTNET_FLAGS) -r linux-x64 -o $(OUT)/publish/$(WASMEDGE_SHIM) \
+	  -p:SourceRevisionId=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+	@mkdir -p $(OUT)/bin
+	install -m 0755 $(OUT)/publish/$(WASMEDGE_SHIM)/$(WASMEDGE_SHIM) $(OUT)/bin/
 	@touch $@
 
 # The shared-mode binaries: the daemon loads libwasmtime.so (the same file the shim ships); the client shim does not.
@@ -163,9 +186,28 @@ $(INSTALLER_IMAGE): $(INSTALLER_BIN) $(OUT)/bin/containerd-shim-wasmtime-v1 hack
 install: shims
 	install -d $(DESTDIR)$(PREFIX)/bin
 	for f in $(SHIM_FILES); do install -m 0755 $(OUT)/bin/$$f $(DESTDIR)$(PREFIX)/bin/; done
+	$(MAKE) --no-print-directory install-wasmedge
+
+# The interpreter and RUNPATH name the final location ($(WASMEDGE_LIBDIR)); the files go under $(DESTDIR).
+.PHONY: install-wasmedge
+install-wasmedge: $(OUT)/bin/$(WASMEDGE_SHIM)
+	install -m 0755 $(OUT)/bin/$(WASMEDGE_SHIM) $(DESTDIR)$(PREFIX)/bin/
+ifeq ($(WASMEDGE_NEEDS_SYSROOT),yes)
+	command -v patchelf >/dev/null || bash hack/deps.sh
+	lib=$$(bash hack/fetch-wasmedge.sh) && rm -rf $(DESTDIR)$(WASMEDGE_LIBDIR) && install -d -m 0755 $(DESTDIR)$(WASMEDGE_LIBDIR) && \
+	  cp -a "$$lib/." $(DESTDIR)$(WASMEDGE_LIBDIR)/
+	# gconv: character set modules, which an InvariantGlobalization binary never loads.
+	rm -rf $(DESTDIR)$(WASMEDGE_LIBDIR)/gconv
+	chmod -R a+rX $(DESTDIR)$(WASMEDGE_LIBDIR)
+	patchelf --set-interpreter $(WASMEDGE_LIBDIR)/ld-linux-x86-64.so.2 --set-rpath $(WASMEDGE_LIBDIR) $(DESTDIR)$(PREFIX)/bin/$(WASMEDGE_SHIM)
+	[ -n "$(DESTDIR)" ] || $(PREFIX)/bin/$(WASMEDGE_SHIM) -v >/dev/null
+else
+	@[ -e /usr/lib/x86_64-linux-gnu/libwasmedge.so.0 ] || echo "note: $(WASMEDGE_SHIM) needs libwasmedge.so.0 (apt install libwasmedge0)" >&2
+endif
 
 uninstall:
-	for f in $(SHIM_FILES); do rm -f $(DESTDIR)$(PREFIX)/bin/$$f; done
+	for f in $(SHIM_FILES) $(WASMEDGE_SHIM); do rm -f $(DESTDIR)$(PREFIX)/bin/$$f; done
+	rm -rf $(DESTDIR)$(WASMEDGE_LIBDIR)
 
 # `make test`: unit tests, the full integration suite on FULL_VERSIONS, the smoke tier on SMOKE_VERSIONS.
 test: build components test-image containerd test-unit test-full test-smoke test-newcomer test-samples

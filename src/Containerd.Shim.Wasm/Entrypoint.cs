@@ -1,3 +1,5 @@
+using Containerd.Shimkit;
+
 namespace Containerd.Shim.Wasm;
 
 /// <summary>
@@ -23,6 +25,29 @@ public sealed class Entrypoint
     /// in the shared-mode daemon: one 257 KB copy of the demo per idle instance, most of its memory).
     /// </summary>
     public void ReleaseBytes() => _bytes = null;
+
+    /// <summary>
+    /// The module's bytes for an engine to compile: <see cref="Bytes"/>, or the file at <see cref="Path"/> read up to
+    /// <see cref="ModuleSizeLimit.Bytes"/>. Throws <see cref="EntrypointException"/> when there is neither or the file
+    /// is larger than the limit.
+    /// </summary>
+    public ReadOnlyMemory<byte> ReadModule()
+    {
+        if (Bytes is { } b)
+        {
+            return b;
+        }
+        var path = Path ?? throw new EntrypointException(EntrypointError.Missing, Name, "no module file or bytes");
+        var limit = ModuleSizeLimit.Bytes;
+        try
+        {
+            return BoundedRead.File(path, limit);
+        }
+        catch (ReadLimitExceededException e)
+        {
+            throw new EntrypointException(EntrypointError.InvalidModule, Name, ModuleSizeLimit.TooLarge(null, limit), e);
+        }
+    }
 
     /// <summary>The exported function to call; <see cref="DefaultFunction"/> unless <c>#function</c> was given.</summary>
     public string Function { get; init; } = DefaultFunction;

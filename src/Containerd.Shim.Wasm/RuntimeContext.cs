@@ -108,6 +108,25 @@ public sealed class RuntimeContext : IDisposable
     public IEnumerable<(string Name, string Value)> EnvironmentVariables =>
         Env.Select(e => e.IndexOf('=') is var i and >= 0 ? (e[..i], e[(i + 1)..]) : (e, ""));
 
+    /// <summary>
+    /// The environment a WASI preview 1 guest gets: <see cref="EnvironmentVariables"/>, plus <c>PWD</c> naming
+    /// <see cref="Cwd"/> when the cwd is not <c>/</c> and the spec sets no <c>PWD</c>. Preview 1 has no working
+    /// directory (wasi-libc programs start in "/"); PWD is how a program that cares, or a libc that honours it, learns
+    /// the cwd the spec asked for. Every engine passes this list, so all of them agree.
+    /// </summary>
+    public IReadOnlyList<(string Name, string Value)> WasiEnvironment
+    {
+        get
+        {
+            var env = EnvironmentVariables.ToList();
+            if (Cwd != "/" && !env.Any(e => e.Name == "PWD"))
+            {
+                env.Add(("PWD", Cwd));
+            }
+            return env;
+        }
+    }
+
     /// <summary>The platform of this process, as OCI spells it.</summary>
     public static string CurrentPlatform => "linux/" + RuntimeInformation.OSArchitecture switch
     {

@@ -8,16 +8,9 @@ internal static class WasiSetup
 {
     public static WasiConfiguration For(RuntimeContext ctx)
     {
-        var env = ctx.EnvironmentVariables.ToList();
-        // WASI preview 1 has no working directory; wasi-libc programs start in "/", and PWD is how a program that
-        // cares (or a libc that honours it) learns the cwd the spec asked for.
-        if (ctx.Cwd != "/" && !env.Any(e => e.Name == "PWD"))
-        {
-            env.Add(("PWD", ctx.Cwd));
-        }
         var config = new WasiConfiguration()
             .WithArgs(ctx.Argv)
-            .WithEnvironmentVariables(env)
+            .WithEnvironmentVariables(ctx.WasiEnvironment)
             // fds 0-2 of the instance process are the container's FIFOs, wired by the shim at spawn.
             .WithInheritedStandardInput()
             .WithInheritedStandardOutput()

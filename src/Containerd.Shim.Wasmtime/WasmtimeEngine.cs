@@ -42,7 +42,7 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
         // Waiting on the warm-up also makes the settings it read (_cache) visible to this thread.
         _engine ??= _warming is { } warming ? warming.GetAwaiter().GetResult() : Settings.CreateEngine();
         ShimTrace.Mark("instance: engine created");
-        var bytes = Read(entrypoint);
+        var bytes = entrypoint.ReadModule();
         if (entrypoint.Format == ModuleFormat.Component)
         {
             // The exports decide before anything is compiled: a component that is neither a command nor a proxy
@@ -245,24 +245,6 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
         {
             // Compiling it says what is wrong with it.
             return false;
-        }
-    }
-
-    private static ReadOnlyMemory<byte> Read(Entrypoint entrypoint)
-    {
-        if (entrypoint.Bytes is { } b)
-        {
-            return b;
-        }
-        var path = entrypoint.Path ?? throw new EntrypointException(EntrypointError.Missing, entrypoint.Name, "no module file or bytes");
-        var limit = ModuleSizeLimit.Bytes;
-        try
-        {
-            return BoundedRead.File(path, limit);
-        }
-        catch (ReadLimitExceededException e)
-        {
-            throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name, ModuleSizeLimit.TooLarge(null, limit), e);
         }
     }
 

@@ -1,0 +1,4 @@
+using Containerd.Shim.Wasm;
+using Containerd.Shim.WasmEdge;
+
+return WasmShim.Run<WasmEdgeEngine>(WasmEdgeShim.Info, args);

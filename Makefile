@@ -188,7 +188,8 @@ install: shims
 	for f in $(SHIM_FILES); do install -m 0755 $(OUT)/bin/$$f $(DESTDIR)$(PREFIX)/bin/; done
 	$(MAKE) --no-print-directory install-wasmedge
 
-# The interpreter and RUNPATH name the final location ($(WASMEDGE_LIBDIR)); the files go under $(DESTDIR).
+# The interpreter and RUNPATH name the final location ($(WASMEDGE_LIBDIR)); the files go under $(DESTDIR). gconv
+# (character set modules) is left out: an InvariantGlobalization binary never loads it.
 .PHONY: install-wasmedge
 install-wasmedge: $(OUT)/bin/$(WASMEDGE_SHIM)
 	install -m 0755 $(OUT)/bin/$(WASMEDGE_SHIM) $(DESTDIR)$(PREFIX)/bin/
@@ -196,7 +197,6 @@ ifeq ($(WASMEDGE_NEEDS_SYSROOT),yes)
 	command -v patchelf >/dev/null || bash hack/deps.sh
 	lib=$$(bash hack/fetch-wasmedge.sh) && rm -rf $(DESTDIR)$(WASMEDGE_LIBDIR) && install -d -m 0755 $(DESTDIR)$(WASMEDGE_LIBDIR) && \
 	  cp -a "$$lib/." $(DESTDIR)$(WASMEDGE_LIBDIR)/
-	# gconv: character set modules, which an InvariantGlobalization binary never loads.
 	rm -rf $(DESTDIR)$(WASMEDGE_LIBDIR)/gconv
 	chmod -R a+rX $(DESTDIR)$(WASMEDGE_LIBDIR)
 	patchelf --set-interpreter $(WASMEDGE_LIBDIR)/ld-linux-x86-64.so.2 --set-rpath $(WASMEDGE_LIBDIR) $(DESTDIR)$(PREFIX)/bin/$(WASMEDGE_SHIM)

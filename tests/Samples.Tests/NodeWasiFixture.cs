@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Containerd.Testing;
 using ImageBuilder;
 using Xunit;
@@ -34,7 +33,7 @@ public sealed class NodeWasiFixture : IAsyncLifetime
             Name = EnvImage,
             Platform = Platform.LinuxAmd64,
             Config = new ImageConfig { Entrypoint = ["/env.wasm"], Env = ["PATH=/bin"] },
-            Layers = [new FilesystemLayer([LayerEntry.Bytes("env.wasm", await CompileWatAsync(PrintEnvWat))])],
+            Layers = [new FilesystemLayer([LayerEntry.Bytes("env.wasm", await Wat2Wasm.AssembleAsync(PrintEnvWat))])],
         }).TarPath);
     }
 
@@ -70,30 +69,6 @@ public sealed class NodeWasiFixture : IAsyncLifetime
             (i32.store (i32.const 20) (i32.load (i32.const 4)))
             (drop (call $write (i32.const 1) (i32.const 16) (i32.const 1) (i32.const 24)))))
         """;
-
-    // Node.js runs binary modules only; wabt's wat2wasm (hack/deps.sh installs it) assembles the text.
-    private static async Task<byte[]> CompileWatAsync(string wat)
-    {
-        var dir = Directory.CreateTempSubdirectory("nodewasi-wat-");
-        try
-        {
-            var source = Path.Combine(dir.FullName, "module.wat");
-            var output = Path.Combine(dir.FullName, "module.wasm");
-            await File.WriteAllTextAsync(source, wat);
-            using var process = Process.Start("wat2wasm", [source, "-o", output])
-                ?? throw new InvalidOperationException("cannot start wat2wasm");
-            await process.WaitForExitAsync();
-            if (process.ExitCode != 0)
-            {
-                throw new InvalidOperationException($"wat2wasm exited with {process.ExitCode}");
-            }
-            return await File.ReadAllBytesAsync(output);
-        }
-        finally
-        {
-            dir.Delete(recursive: true);
-        }
-    }
 }
 
 [CollectionDefinition(Name)]

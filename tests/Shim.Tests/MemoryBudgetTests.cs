@@ -17,7 +17,11 @@ namespace Shim.Tests;
 /// </summary>
 [Collection(WasmShimCollection.Name)]
 [Trait("Category", "Integration")]
-public sealed class MemoryBudgetTests(WasmShimFixture fx, ITestOutputHelper output)
+public sealed class MemoryBudgetTests(WasmShimFixture fx, ITestOutputHelper output) : MemoryBudgetCases<WasmShimFixture>(fx, output);
+
+/// <summary>The memory-limit cases every wasm shim passes, run by one subclass per shim against its fixture.</summary>
+public abstract class MemoryBudgetCases<TFixture>(TFixture fx, ITestOutputHelper output)
+    where TFixture : WasmShimFixture
 {
     private const string ImageName = "localhost/runwasi-dotnet/malloc-probe:latest";
 

@@ -7,14 +7,18 @@ namespace Shim.Tests;
 /// <summary>End-to-end: the installed containerd-shim-wasmtime-v1 driven by a private containerd through ctr.</summary>
 [Collection(WasmShimCollection.Name)]
 [Trait("Category", "Integration")]
-public sealed class WasmRunTests(WasmShimFixture fx)
+public sealed class WasmRunTests(WasmShimFixture fx) : WasmRunCases<WasmShimFixture>(fx);
+
+/// <summary>The end-to-end cases every wasm shim passes, run by one subclass per shim against its fixture.</summary>
+public abstract class WasmRunCases<TFixture>(TFixture fx)
+    where TFixture : WasmShimFixture
 {
     private const string Demo = "/wasi-demo-app.wasm";
 
     [Fact]
     public async Task Env_from_ctr_reaches_the_program()
     {
-        var result = await fx.RunAsync(WasmShimFixture.TestImageName, WasmShimFixture.NewId("env"), ["/env.wat"],
+        var result = await fx.RunAsync(WasmShimFixture.TestImageName, WasmShimFixture.NewId("env"), [fx.EnvModule],
             ["--env", "GREETING=hello from env"]);
         Assert.True(result.Succeeded, result.ToString());
         var env = result.Stdout.Split('\0', StringSplitOptions.RemoveEmptyEntries);
@@ -41,7 +45,7 @@ public sealed class WasmRunTests(WasmShimFixture fx)
     [Fact]
     public async Task Trap_is_a_nonzero_exit_with_the_trap_on_stderr()
     {
-        var result = await fx.RunAsync(WasmShimFixture.TestImageName, WasmShimFixture.NewId("trap"), ["/trap.wat"]);
+        var result = await fx.RunAsync(WasmShimFixture.TestImageName, WasmShimFixture.NewId("trap"), [fx.TrapModule]);
         Assert.Equal(134, result.ExitCode);
         Assert.Contains("unreachable", result.Stderr);
     }
@@ -56,7 +60,7 @@ public sealed class WasmRunTests(WasmShimFixture fx)
         var pid = await fx.Containerd.WaitForRunningPidAsync(id);
         // The task pid is a process of its own: the shim binary in its instance role, not the shim server.
         var cmdline = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0');
-        Assert.EndsWith(ShimBinary.Name, cmdline[0]);
+        Assert.EndsWith(fx.ShimName, cmdline[0]);
         Assert.Equal("--instance", cmdline[1]);
         Assert.Equal(id, cmdline[2]);
 
@@ -76,7 +80,7 @@ public sealed class WasmRunTests(WasmShimFixture fx)
         using var events = StartEvents();
         try
         {
-            await fx.Containerd.RunCtrAsync("run", "-d", "--runtime", WasmShimFixture.Runtime, fx.DemoImage, id, Demo, "daemon");
+            await fx.Containerd.RunCtrAsync("run", "-d", "--runtime", fx.RuntimeName, fx.DemoImage, id, Demo, "daemon");
             var pid = await fx.Containerd.WaitForRunningPidAsync(id);
             Assert.Contains("RUNNING", await TaskLineAsync(id));
             await fx.Containerd.RunCtrAsync("task", "kill", "-s", signal, id);

@@ -6,13 +6,26 @@ using Xunit;
 namespace Shim.Tests;
 
 /// <summary>
-/// One private containerd for the wasm shim's end-to-end tests, with the installed shim first on its PATH, the demo
-/// image and a test image (hand-written modules and bad entrypoints) imported.
+/// One private containerd for the wasm shim's end-to-end tests, with the installed shims first on its PATH, the demo
+/// image and a test image (hand-written modules and bad entrypoints) imported. The tests of this class run the
+/// Wasmtime shim; a subclass picks another runtime (and may add files to the test image).
 /// </summary>
-public sealed class WasmShimFixture : IAsyncLifetime
+public class WasmShimFixture : IAsyncLifetime
 {
-    /// <summary>The runtime name every test passes to <c>ctr run --runtime</c>.</summary>
+    /// <summary>The Wasmtime shim's runtime name, which the tests of this fixture pass to <c>ctr run --runtime</c>.</summary>
     public const string Runtime = "io.containerd.wasmtime.v1";
+
+    /// <summary>A fixture for the Wasmtime shim.</summary>
+    public WasmShimFixture()
+        : this(Runtime)
+    {
+    }
+
+    /// <summary>A fixture whose <see cref="RunAsync"/> uses <paramref name="runtime"/>.</summary>
+    protected WasmShimFixture(string runtime) => RuntimeName = runtime;
+
+    /// <summary>The runtime <see cref="RunAsync"/> passes to <c>ctr run --runtime</c>.</summary>
+    public string RuntimeName { get; }
 
     /// <summary>The image with the test modules.</summary>
     public const string TestImageName = "localhost/runwasi-dotnet/wasm-shim-tests:latest";
@@ -40,8 +53,23 @@ public sealed class WasmShimFixture : IAsyncLifetime
         var demo = await TestImages.BuildDemoAsync();
         await Containerd.ImportAsync(demo.TarPath);
         var wasm = await TestImages.EnsureDemoWasmAsync();
-        await Containerd.ImportAsync(TestImages.Build("wasm-shim-tests", TestImage(wasm)).TarPath);
+        await Containerd.ImportAsync(TestImages.Build(TestImageStem, TestImage(wasm, await ExtraTestFilesAsync())).TarPath);
     }
+
+    /// <summary>The file name of the shim executable <see cref="RuntimeName"/> selects.</summary>
+    public virtual string ShimName => ShimBinary.Name;
+
+    /// <summary>The test image's module that traps at once (<c>unreachable</c>).</summary>
+    public virtual string TrapModule => "/trap.wat";
+
+    /// <summary>The test image's module that prints its environment, NUL-separated.</summary>
+    public virtual string EnvModule => "/env.wat";
+
+    /// <summary>The start of the test image's tarball name (one per distinct content).</summary>
+    protected virtual string TestImageStem => "wasm-shim-tests";
+
+    /// <summary>Files a subclass adds to the test image, in a layer of their own.</summary>
+    protected virtual Task<IReadOnlyList<LayerEntry>> ExtraTestFilesAsync() => Task.FromResult<IReadOnlyList<LayerEntry>>([]);
 
     public async Task DisposeAsync()
     {
@@ -55,14 +83,14 @@ public sealed class WasmShimFixture : IAsyncLifetime
     /// <summary>A unique container id.</summary>
     public static string NewId(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
 
-    /// <summary><c>ctr run --rm --runtime io.containerd.wasmtime.v1 [options] image id args...</c>.</summary>
+    /// <summary><c>ctr run --rm --runtime &lt;RuntimeName&gt; [options] image id args...</c>.</summary>
     public Task<ProcessResult> RunAsync(string image, string id, IEnumerable<string> args, IEnumerable<string>? options = null,
         TimeSpan? timeout = null, CancellationToken ct = default) =>
         Containerd.CtrAsync(
-            new[] { "run", "--rm", "--runtime", Runtime }.Concat(options ?? []).Concat([image, id]).Concat(args),
+            new[] { "run", "--rm", "--runtime", RuntimeName }.Concat(options ?? []).Concat([image, id]).Concat(args),
             timeout ?? TimeSpan.FromSeconds(90), ct);
 
-    private static ImageDefinition TestImage(string demoWasm) => new()
+    private static ImageDefinition TestImage(string demoWasm, IReadOnlyList<LayerEntry> extra) => new()
     {
         Name = TestImageName,
         Platform = Platform.LinuxAmd64,
@@ -81,6 +109,7 @@ public sealed class WasmShimFixture : IAsyncLifetime
                 LayerEntry.Symlink("host.wasm", "/etc/hostname"),
                 LayerEntry.Symlink("up.wasm", "../../../../../etc/hostname"),
             ]),
+            .. extra.Count > 0 ? [new FilesystemLayer(extra)] : Array.Empty<Layer>(),
         ],
     };
 }

@@ -6,7 +6,11 @@ namespace Shim.Tests;
 [Collection(WasmShimCollection.Name)]
 [Trait("Category", "Integration")]
 [Trait("Tier", "Smoke")]
-public sealed class WasmSmokeTests(WasmShimFixture fx)
+public sealed class WasmSmokeTests(WasmShimFixture fx) : WasmSmokeCases<WasmShimFixture>(fx);
+
+/// <summary>The smoke cases every wasm shim passes, run by one subclass per shim against its fixture.</summary>
+public abstract class WasmSmokeCases<TFixture>(TFixture fx)
+    where TFixture : WasmShimFixture
 {
     [Fact]
     public async Task Echo_prints_hello_on_stdout_and_exiting_on_stderr()

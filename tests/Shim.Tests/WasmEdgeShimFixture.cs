@@ -1,0 +1,62 @@
+using Containerd.Testing;
+using ImageBuilder;
+using Xunit;
+
+namespace Shim.Tests;
+
+/// <summary>
+/// The wasm shim fixture for <c>containerd-shim-wasmedge-v1</c>: the same private containerd, demo and test image,
+/// with the text modules also assembled to binary (WasmEdge runs binary modules only) and a module that loops
+/// forever, plus busybox for the Linux containers the shim hands to runc. The test process never loads libwasmedge
+/// (its glibc may be older than the library's): every case goes through the installed shim.
+/// </summary>
+public sealed class WasmEdgeShimFixture : WasmShimFixture
+{
+    /// <summary>The runtime name of the WasmEdge shim.</summary>
+    public const string WasmEdgeRuntime = "io.containerd.wasmedge.v1";
+
+    /// <summary>A module whose <c>_start</c> spins in a loop and never calls the host.</summary>
+    public const string BusyLoop = """(module (func (export "_start") (loop $spin (br $spin))))""";
+
+    /// <summary>Busybox's image name.</summary>
+    public string BusyboxImage { get; private set; } = "";
+
+    public WasmEdgeShimFixture()
+        : base(WasmEdgeRuntime)
+    {
+    }
+
+    /// <inheritdoc/>
+    public override string ShimName => "containerd-shim-wasmedge-v1";
+
+    /// <inheritdoc/>
+    public override string TrapModule => "/trap.wasm";
+
+    /// <inheritdoc/>
+    public override string EnvModule => "/env.wasm";
+
+    /// <inheritdoc/>
+    protected override string TestImageStem => "wasmedge-shim-tests";
+
+    /// <inheritdoc/>
+    protected override async Task<IReadOnlyList<LayerEntry>> ExtraTestFilesAsync()
+    {
+        var busybox = await TestImages.BuildBusyboxAsync();
+        await Containerd.ImportAsync(busybox.TarPath);
+        BusyboxImage = busybox.Name;
+        return
+        [
+            LayerEntry.Bytes("trap.wasm", await Wat2Wasm.AssembleAsync(TestModules.Trap)),
+            LayerEntry.Bytes("env.wasm", await Wat2Wasm.AssembleAsync(TestModules.PrintEnv)),
+            LayerEntry.Bytes("loop.wasm", await Wat2Wasm.AssembleAsync(BusyLoop)),
+        ];
+    }
+}
+
+/// <summary>The tests that share one <see cref="WasmEdgeShimFixture"/>.</summary>
+[CollectionDefinition(Name)]
+public sealed class WasmEdgeShimCollection : ICollectionFixture<WasmEdgeShimFixture>
+{
+    /// <summary>The collection's name.</summary>
+    public const string Name = "wasmedge shim";
+}

@@ -65,6 +65,10 @@ public class WasmShimFixture : IAsyncLifetime
     /// <summary>The test image's module that prints its environment, NUL-separated.</summary>
     public virtual string EnvModule => "/env.wat";
 
+    /// <summary>How many MiB more than Wasmtime the engine keeps charged to a container's cgroup when its guest starts
+    /// (and so less of a memory limit the guest gets).</summary>
+    public virtual int EngineHeldMib => 0;
+
     /// <summary>The start of the test image's tarball name (one per distinct content).</summary>
     protected virtual string TestImageStem => "wasm-shim-tests";
 

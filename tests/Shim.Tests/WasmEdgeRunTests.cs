@@ -1,3 +1,4 @@
+using Containerd.Testing;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -14,6 +15,29 @@ public sealed class WasmEdgeRunTests(WasmEdgeShimFixture fx) : WasmRunCases<Wasm
 [Trait("Category", "Integration")]
 [Trait("Tier", "Smoke")]
 public sealed class WasmEdgeSmokeTests(WasmEdgeShimFixture fx) : WasmSmokeCases<WasmEdgeShimFixture>(fx);
+
+/// <summary>The demo as a wasm layer (an image with no rootfs) on the WasmEdge shim; containerd 1.6 cannot import
+/// such images, so it runs on 1.7 and 2.x only.</summary>
+[Collection(WasmEdgeShimCollection.Name)]
+[Trait("Category", "Integration")]
+[Trait("Tier", "Smoke")]
+public sealed class WasmEdgeWasmLayerTests(WasmEdgeShimFixture fx, ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Wasm_layer_image_runs_echo_hello()
+    {
+        if (fx.Containerd.Version == "1.6")
+        {
+            output.WriteLine($"skipped: {fx.Containerd.BinaryVersion} (1.6) cannot import wasm-layer images; run with CONTAINERD_VERSION=1.7 or 2");
+            return;
+        }
+        var image = await TestImages.BuildDemoWasmLayerAsync();
+        await fx.Containerd.ImportAsync(image.TarPath, allPlatforms: true);
+        var result = await fx.RunAsync(image.Name, WasmShimFixture.NewId("we-oci"), ["wasi-demo-oci.wasm", "echo", "hello"]);
+        Assert.True(result.Succeeded, result.ToString());
+        Assert.Equal("hello\n", result.Stdout);
+    }
+}
 
 /// <summary>The memory-limit cases on the WasmEdge shim: its guest's linear memory is capped by page count.</summary>
 [Collection(WasmEdgeShimCollection.Name)]

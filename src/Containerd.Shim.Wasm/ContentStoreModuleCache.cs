@@ -30,7 +30,7 @@ namespace Containerd.Shim.Wasm;
 /// <param name="layerIndex">The layer's position among the image's wasm layers.</param>
 /// <param name="sharedClient">A connection to containerd to use instead of opening one per operation (the instance
 /// process lends the one it found the layer with); the lender keeps it open as long as this cache is used.</param>
-public sealed class ContentStoreModuleCache(string containerdAddress, string @namespace, string imageName, string imageTarget,
+internal sealed class ContentStoreModuleCache(string containerdAddress, string @namespace, string imageName, string imageTarget,
     string layerDigest, int layerIndex, ContainerdClient? sharedClient = null) : ICompiledModuleCache
 {
     private Task<InfoResponse>? _layerInfo;

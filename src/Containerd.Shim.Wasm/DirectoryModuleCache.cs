@@ -17,7 +17,7 @@ namespace Containerd.Shim.Wasm;
 /// <param name="maxBytes">The size bound of all entries together; after a store, the least recently used entries
 /// go until the rest fits.</param>
 /// <param name="moduleDigest">The module's <c>sha256:…</c> digest (of its bytes as they are in the rootfs).</param>
-public sealed class DirectoryModuleCache(string root, long maxBytes, string moduleDigest) : ICompiledModuleCache
+internal sealed class DirectoryModuleCache(string root, long maxBytes, string moduleDigest) : ICompiledModuleCache
 {
     // Leftovers of writers that died between write and rename are removed once they are this old.
     private static readonly TimeSpan AbandonedAfter = TimeSpan.FromMinutes(10);

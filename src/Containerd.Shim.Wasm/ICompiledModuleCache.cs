@@ -2,7 +2,7 @@ namespace Containerd.Shim.Wasm;
 
 /// <summary>
 /// Where compiled artifacts of one module are kept between containers. An engine asks it before compiling and hands
-/// it the artifact after compiling; entries are keyed by the engine's name and <see cref="IPrecompiler.CompatibilityHash"/>,
+/// it the artifact after compiling; entries are keyed by an <see cref="ArtifactKey"/> (engine name and compatibility hash),
 /// so an artifact of another engine build or configuration is never returned.
 /// </summary>
 public interface ICompiledModuleCache

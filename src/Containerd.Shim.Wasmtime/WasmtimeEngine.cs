@@ -11,11 +11,11 @@ namespace Containerd.Shim.Wasmtime;
 /// the module or component at task Create and <see cref="RunWasi"/> runs it at Start. Loading takes a compiled
 /// artifact from the program's cache (the content store for a wasm layer, the cache folder for a rootfs file) when
 /// one fits this engine, and compiles, then stores the artifact, otherwise. Proxy components are compiled on the
-/// wasi:http host's engine, whose artifacts are keyed by <see cref="CompilationCache.HttpCompatibilityHash"/>.
+/// wasi:http host's engine, whose artifacts are kept under <see cref="WasmtimeSettings.HttpKey"/>.
 /// </summary>
-public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisposable
+public sealed class WasmtimeEngine : IEngine, IEngineWarmup, IDisposable
 {
-    private CompilationCache? _cache;
+    private WasmtimeSettings? _settings;
     private Engine? _engine;
     private Module? _module;
     private Component? _component;
@@ -23,10 +23,7 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
     private Task<Engine>? _warming;
     private Http.ProxyHost? _httpProxy;
 
-    /// <inheritdoc/>
-    public string CompatibilityHash => Settings.CompatibilityHash;
-
-    private CompilationCache Settings => _cache ??= CompilationCache.FromEnvironment();
+    private WasmtimeSettings Settings => _settings ??= WasmtimeSettings.FromEnvironment();
 
     /// <inheritdoc/>
     public string Name => "wasmtime";
@@ -39,7 +36,7 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
     public void CanHandle(RuntimeContext ctx)
     {
         var entrypoint = ctx.Entrypoint;
-        // Waiting on the warm-up also makes the settings it read (_cache) visible to this thread.
+        // Waiting on the warm-up also makes the settings it read (_settings) visible to this thread.
         _engine ??= _warming is { } warming ? warming.GetAwaiter().GetResult() : Settings.CreateEngine();
         ShimTrace.Mark("instance: engine created");
         var bytes = entrypoint.ReadModule();
@@ -220,54 +217,16 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
         _engine?.Dispose();
     }
 
-    /// <summary>Compiles <paramref name="module"/> and returns the engine's native artifact. A wasi:http proxy
-    /// component is compiled on the wasi:http host's engine (what <see cref="RunWasi"/> would load), whose artifacts
-    /// are keyed by <see cref="CompilationCache.HttpCompatibilityHash"/> rather than <see cref="CompatibilityHash"/>.</summary>
-    public byte[] Precompile(ReadOnlySpan<byte> module, ModuleFormat format)
-    {
-        _engine ??= _warming is { } warming ? warming.GetAwaiter().GetResult() : Settings.CreateEngine();
-        var digest = DirectoryModuleCache.DigestOf(module);
-        using var compiled = Compile(_engine, digest, module, format, digest, "precompile", IsProxy(module, format));
-        return compiled.Serialize();
-    }
-
-    private static bool IsProxy(ReadOnlySpan<byte> module, ModuleFormat format)
-    {
-        if (format != ModuleFormat.Component)
-        {
-            return false;
-        }
-        try
-        {
-            return ComponentWorld.Classify("component", WasmBinary.ComponentExports(module)).Kind == ComponentKind.HttpProxy;
-        }
-        catch (Exception e) when (e is InvalidDataException or EntrypointException)
-        {
-            // Compiling it says what is wrong with it.
-            return false;
-        }
-    }
-
+    // Through the wasm layer's cache: a wasm layer's artifacts live in the content store, a rootfs module's in the
+    // cache folder. Proxy components are compiled on the wasi:http host's engine, under a key of their own.
     private Compiled Load(Engine engine, Entrypoint entrypoint, ReadOnlyMemory<byte> bytes, bool proxy)
     {
-        var digest = DirectoryModuleCache.DigestOf(bytes.Span);
-        string? refusal = null;
-        var cache = entrypoint.Cache ?? Settings.ForRootfsModule(digest, out refusal);
-        var hash = proxy ? Settings.HttpCompatibilityHash : CompatibilityHash;
-        var reason = refusal is null ? "cache off" : $"cache refused: {refusal}";
-        if (cache is not null)
-        {
-            if (TryLoadCached(engine, entrypoint, cache, hash, proxy, out var problem) is { } cached)
-            {
-                return cached;
-            }
-            reason = problem ?? "not cached";
-        }
-
-        Compiled compiled;
+        var source = new ProgramSource(entrypoint.Name, bytes, entrypoint.Format);
         try
         {
-            compiled = Compile(engine, entrypoint.Name, bytes.Span, entrypoint.Format, digest, reason, proxy);
+            return proxy
+                ? new Compiled(null, null, Settings.Cache.GetOrCompile(ProxyCompiler, source, entrypoint.Cache))
+                : Settings.Cache.GetOrCompile(ProgramCompiler(engine), source, entrypoint.Cache);
         }
         catch (Exception e) when (e is WasmtimeException || (proxy && e is InvalidOperationException))
         {
@@ -279,92 +238,34 @@ public sealed class WasmtimeEngine : IEngine, IPrecompiler, IEngineWarmup, IDisp
             };
             throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name, $"invalid {what}: {GuestExit.OneLine(e.Message)}", e);
         }
-        if (cache is not null)
-        {
-            try
-            {
-                cache.Store(Name, hash, compiled.Serialize());
-            }
-            catch (Exception e)
-            {
-                // Any failure to keep the artifact (full disk, containerd gone) costs the next start a compile only.
-                ShimLog.Debug($"{Name}: keeping the compiled {entrypoint.Name} in {cache.Description} failed: {e.Message}");
-            }
-        }
-        return compiled;
     }
 
-    private Compiled? TryLoadCached(Engine engine, Entrypoint entrypoint, ICompiledModuleCache cache, string hash, bool proxy, out string? problem)
-    {
-        CompiledArtifact? artifact;
-        try
+    // Core modules and command components on the command engine; a file is memory-mapped, so containers of one
+    // module share the code pages.
+    private WasmtimeProgramCompiler<Compiled> ProgramCompiler(Engine engine) => new(Settings.Key,
+        source => source.Format switch
         {
-            artifact = cache.Find(Name, hash, out problem);
-        }
-        catch (Exception e)
-        {
-            // An unreachable or unreadable cache is a miss: the container starts with a compile.
-            problem = $"cache unusable: {e.Message}";
-            return null;
-        }
-        ShimTrace.Mark($"instance: cache lookup done ({(artifact is null ? "miss" : "hit")})");
-        if (artifact is null)
-        {
-            return null;
-        }
-        // The engine maps the file (by its /proc/self/fd name) while the handle is open; the mapping outlives it.
-        using var _ = artifact;
-        try
-        {
-            // A file is memory-mapped, so containers of one module share the code pages.
-            if (proxy)
-            {
-                return new Compiled(null, null, artifact.Path is { } proxyFile
-                    ? Http.ProxyHost.DeserializeFile(proxyFile, Settings.HttpEngine)
-                    : Http.ProxyHost.Deserialize(artifact.Bytes.Span, Settings.HttpEngine));
-            }
-            if (entrypoint.Format == ModuleFormat.Component)
-            {
-                return new Compiled(null, artifact.Path is { } file
-                    ? Component.DeserializeFile(engine, file)
-                    : Component.Deserialize(engine, artifact.Bytes.Span), null);
-            }
-            return new Compiled(artifact.Path is { } path
-                ? Module.DeserializeFile(engine, entrypoint.Name, path)
-                : Module.Deserialize(engine, entrypoint.Name, artifact.Bytes.Span), null, null);
-        }
-        catch (Exception e) when (e is WasmtimeException or IOException || (proxy && e is InvalidOperationException))
-        {
-            // Wasmtime checks the artifact's engine version, settings and CPU features itself (the wasi:http host
-            // reports its refusals as InvalidOperationException).
-            problem = $"wasmtime refused {artifact.Digest}: {GuestExit.OneLine(e.Message)}";
-            try
-            {
-                cache.Discard(Name, hash, artifact);
-            }
-            catch (Exception d)
-            {
-                ShimLog.Debug($"{Name}: removing {artifact.Digest} from {cache.Description} failed: {d.Message}");
-            }
-            return null;
-        }
-    }
+            ModuleFormat.Component => new Compiled(null, Component.FromBytes(engine, source.Bytes.Span), null),
+            ModuleFormat.Text => new Compiled(Module.FromText(engine, source.Name, System.Text.Encoding.UTF8.GetString(source.Bytes.Span)), null, null),
+            _ => new Compiled(Module.FromBytes(engine, source.Name, source.Bytes.Span), null, null),
+        },
+        (source, artifact) => source.Format == ModuleFormat.Component
+            ? new Compiled(null, artifact.Path is { } file
+                ? Component.DeserializeFile(engine, file)
+                : Component.Deserialize(engine, artifact.Bytes.Span), null)
+            : new Compiled(artifact.Path is { } path
+                ? Module.DeserializeFile(engine, source.Name, path)
+                : Module.Deserialize(engine, source.Name, artifact.Bytes.Span), null, null),
+        compiled => compiled.Serialize());
 
-    // The one place a module is really compiled; the compile log counts exactly these.
-    private Compiled Compile(Engine engine, string name, ReadOnlySpan<byte> bytes, ModuleFormat format, string digest, string reason, bool proxy)
-    {
-        Settings.RecordCompilation(digest, proxy ? Settings.HttpCompatibilityHash : CompatibilityHash, name, reason);
-        if (proxy)
-        {
-            return new Compiled(null, null, Http.ProxyHost.Compile(bytes, Settings.HttpEngine));
-        }
-        return format switch
-        {
-            ModuleFormat.Component => new Compiled(null, Component.FromBytes(engine, bytes), null),
-            ModuleFormat.Text => new Compiled(Module.FromText(engine, name, System.Text.Encoding.UTF8.GetString(bytes)), null, null),
-            _ => new Compiled(Module.FromBytes(engine, name, bytes), null, null),
-        };
-    }
+    /// <summary>How wasi:http proxy components are compiled, kept and loaded: on the wasi:http host's engine, under
+    /// <see cref="WasmtimeSettings.HttpKey"/>.</summary>
+    internal IProgramCompiler<Http.ProxyHost> ProxyCompiler => new WasmtimeProgramCompiler<Http.ProxyHost>(Settings.HttpKey,
+        source => Http.ProxyHost.Compile(source.Bytes.Span, Settings.HttpEngine),
+        (_, artifact) => artifact.Path is { } file
+            ? Http.ProxyHost.DeserializeFile(file, Settings.HttpEngine)
+            : Http.ProxyHost.Deserialize(artifact.Bytes.Span, Settings.HttpEngine),
+        proxy => proxy.Serialize());
 
     // A compiled core module, component or proxy component: the cache paths are the same for all three.
     private sealed record Compiled(Module? Module, Component? Component, Http.ProxyHost? Proxy) : IDisposable

@@ -93,8 +93,7 @@ public sealed class HttpComponentTests(PrecompileFixture fx, ITestOutputHelper o
         // The wasi:http host's engine is not the command engine: its artifacts have a key of their own.
         var entry = Assert.Single(CacheEntries(component.Digest));
         var key = Path.GetFileName(Path.GetDirectoryName(entry))!;
-        using var engine = new WasmtimeEngine();
-        Assert.NotEqual(engine.CompatibilityHash, key);
+        Assert.NotEqual(WasmtimeSettings.FromEnvironment().Key.CompatibilityHash, key);
         Assert.Contains($" {component.Digest} {key} ", lines);
         Assert.EndsWith(Sha256(await File.ReadAllBytesAsync(entry))[7..], entry);
     }

@@ -48,9 +48,11 @@ public sealed class WasiHttpServerTests : IAsyncLifetime
     [Fact]
     public async Task EnginesPrecompileOfAProxyComponentGivesAnArtifactTheHttpHostServes()
     {
-        // IPrecompiler must compile a proxy for the wasi:http host's engine, not the command engine.
+        // The engine's proxy compiler must compile for the wasi:http host's engine, not the command engine.
         using var engine = new WasmtimeEngine();
-        var artifact = ((IPrecompiler)engine).Precompile(HttpEchoComponent.Wasm, ModuleFormat.Component);
+        var compiler = engine.ProxyCompiler;
+        using var proxy = compiler.Compile(new ProgramSource("echo", HttpEchoComponent.Wasm, ModuleFormat.Component));
+        var artifact = compiler.Serialize(proxy);
         await using var server = await WasiHttpServer.StartAsync(artifact, new IPEndPoint(IPAddress.Loopback, 0), precompiled: true);
         using var client = new HttpClient { BaseAddress = new Uri(server.Addresses.Single()), Timeout = TimeSpan.FromMinutes(2) };
         using var request = new HttpRequestMessage(HttpMethod.Get, "/precompiled");

@@ -840,7 +840,7 @@ internal sealed class GuestException(string message) : Exception(message);
 
 /// <summary>
 /// The settings of the engine the wasi:http host compiles a proxy component with. They decide whether an artifact fits,
-/// so they are part of its cache key (<see cref="CompilationCache.HttpCompatibilityHash"/>).
+/// so they are part of its cache key (<see cref="WasmtimeSettings.HttpKey"/>).
 /// </summary>
 /// <param name="OptLevel">Cranelift's optimization level.</param>
 /// <param name="Pooling">Whether instances come from the pooling allocator.</param>

@@ -51,7 +51,7 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
         ShimLog.Info($"compile workers: {_compileGate.Workers} (serial compilation); guest threads: at most {GuestThreads.Max}; wasi:http connections: at most {Connections.Max}; idle programs kept in memory: {_programs.MaxIdle}");
         Description = description;
         // Read at the first Create, so a setting the daemon cannot use fails that Create naming the variable.
-        _artifacts = new Lazy<SharedArtifactCache>(() => new SharedArtifactCache(CompilationCache.FromEnvironment(), description));
+        _artifacts = new Lazy<SharedArtifactCache>(() => new SharedArtifactCache(WasmtimeSettings.FromEnvironment(), description));
         Linker = new Linker(Engine) { AllowShadowing = true };
         Linker.DefineWasi();
         // Untyped: the typed overloads build their callbacks with reflection NativeAOT cannot compile ahead.
@@ -273,7 +273,7 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
     {
         try
         {
-            return _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, () => _compileGate.Run(entrypoint.Name, ct, () =>
+            return _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, ModuleFormat.Component, () => _compileGate.Run(entrypoint.Name, ct, () =>
                 {
                     Interlocked.Increment(ref _compilations);
                     var component = Component.FromBytes(Engine, bytes);
@@ -296,7 +296,7 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
     {
         try
         {
-            return _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, () => _compileGate.Run(entrypoint.Name, ct, () =>
+            return _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, ModuleFormat.Component, () => _compileGate.Run(entrypoint.Name, ct, () =>
                 {
                     Interlocked.Increment(ref _compilations);
                     var proxy = ProxyHost.LoadOn(EngineHandle(Engine), bytes, epochInterruption: true);
@@ -347,7 +347,7 @@ public sealed class SharedWasmtimeHost : IInstanceFactory, ISharedHost, IDisposa
             // Text is kept in memory only: the folder is for binaries, as in normal mode.
             return text
                 ? Compile(entrypoint, bytes, ct)
-                : _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, () => Compile(entrypoint, bytes, ct),
+                : _artifacts.Value.GetOrCompile(entrypoint.Name, bytes, ModuleFormat.Binary, () => Compile(entrypoint, bytes, ct),
                     artifact => artifact.Path is { } file
                         ? Module.DeserializeFile(Engine, entrypoint.Name, file)
                         : Module.Deserialize(Engine, entrypoint.Name, artifact.Bytes.Span),

@@ -7,9 +7,10 @@ namespace Containerd.Shim.WasmEdge;
 
 /// <summary>
 /// Runs WASI preview 1 modules on WasmEdge (<c>libwasmedge.so.0</c>). One object lives in one instance process:
-/// <see cref="CanHandle"/> checks the module, compiles it to native code with WasmEdge's LLVM AOT compiler and loads
-/// the result at task Create; <see cref="RunWasi"/> instantiates it with WASI and runs it at Start. Binary core
-/// modules only: text modules and components are refused at Create.
+/// <see cref="CanHandle"/> checks the module and loads it compiled to native code at task Create, from the compile
+/// cache (the content store for a wasm layer, the cache folder for a rootfs file) when an artifact fits this library,
+/// otherwise compiled with WasmEdge's LLVM AOT compiler and stored; <see cref="RunWasi"/> instantiates it with WASI and
+/// runs it at Start. Binary core modules only: text modules and components are refused at Create.
 /// </summary>
 public sealed unsafe class WasmEdgeEngine : IEngine, IDisposable
 {
@@ -17,7 +18,8 @@ public sealed unsafe class WasmEdgeEngine : IEngine, IDisposable
     private const uint MaxPages = 65536;
 
     // The loaded artifact (an AST module with its native code), from CanHandle to RunWasi.
-    private nint _module;
+    private WasmEdgeProgram? _program;
+    private CompileCache? _cache;
 
     /// <inheritdoc/>
     public string Name => "wasmedge";
@@ -37,18 +39,21 @@ public sealed unsafe class WasmEdgeEngine : IEngine, IDisposable
         }
         var bytes = entrypoint.ReadModule();
         WasmEdgeLibrary.EnsureLoaded();
-        CheckModule(entrypoint, bytes.Span);
+        // Checked before the cache is asked: a bad module or a missing export fails Create with WasmEdge's reason,
+        // and costs a few milliseconds, not a compile.
+        WasmEdgeModule.Check(entrypoint, bytes.Span);
         ShimTrace.Mark("instance: module checked");
-        var artifact = Compile(entrypoint, bytes.Span);
-        ShimTrace.Mark("instance: module compiled");
-        _module = Load(entrypoint, artifact);
+        _cache ??= CompileCache.FromEnvironment(WasmEdgeProgramCompiler.Engine);
+        _program = _cache.GetOrCompile(new WasmEdgeProgramCompiler(), new ProgramSource(entrypoint.Name, bytes, entrypoint.Format), entrypoint.Cache);
+        // Stored by now, if the cache keeps it; the run needs the loaded module only.
+        _program.ReleaseArtifact();
         ShimTrace.Mark("instance: module loaded");
     }
 
     /// <inheritdoc/>
     public int RunWasi(RuntimeContext ctx, Stdio stdio)
     {
-        if (_module == 0)
+        if (_program is null)
         {
             CanHandle(ctx);
         }
@@ -73,7 +78,7 @@ public sealed unsafe class WasmEdgeEngine : IEngine, IDisposable
             }
             var wasi = WasmEdge_VMGetImportModuleContext(vm, HostRegistrationWasi);
             WasiSetup.Init(wasi, ctx);
-            Check(WasmEdge_VMLoadWasmFromASTModule(vm, _module), "loading the module");
+            Check(WasmEdge_VMLoadWasmFromASTModule(vm, _program!.Module), "loading the module");
             Check(WasmEdge_VMValidate(vm), "validating the module");
             var instantiated = WasmEdge_VMInstantiate(vm);
             if (!WasmEdge_ResultOK(instantiated))
@@ -115,131 +120,9 @@ public sealed unsafe class WasmEdgeEngine : IEngine, IDisposable
     /// <summary>Releases the loaded module.</summary>
     public void Dispose()
     {
-        if (_module != 0)
-        {
-            WasmEdge_ASTModuleDelete(_module);
-            _module = 0;
-        }
+        _program?.Dispose();
+        _program = null;
     }
-
-    // Parses and validates the module as given, and finds the export, before any time goes into compiling it.
-    private static void CheckModule(Entrypoint entrypoint, ReadOnlySpan<byte> bytes)
-    {
-        var module = Parse(entrypoint, bytes);
-        var validator = WasmEdge_ValidatorCreate(0);
-        try
-        {
-            var validated = WasmEdge_ValidatorValidate(validator, module);
-            if (!WasmEdge_ResultOK(validated))
-            {
-                throw Invalid(entrypoint, validated);
-            }
-            CheckExport(entrypoint, module);
-        }
-        finally
-        {
-            WasmEdge_ValidatorDelete(validator);
-            WasmEdge_ASTModuleDelete(module);
-        }
-    }
-
-    private static void CheckExport(Entrypoint entrypoint, nint module)
-    {
-        var count = WasmEdge_ASTModuleListExports(module, null, 0);
-        var exports = new nint[count];
-        fixed (nint* list = exports)
-        {
-            WasmEdge_ASTModuleListExports(module, list, count);
-        }
-        foreach (var export in exports)
-        {
-            if (WasmEdge_ExportTypeGetExternalName(export).ToString() != entrypoint.Function)
-            {
-                continue;
-            }
-            if (WasmEdge_ExportTypeGetExternalType(export) != ExternalTypeFunction)
-            {
-                break;
-            }
-            var type = WasmEdge_ExportTypeGetFunctionType(module, export);
-            if (type != 0 && (WasmEdge_FunctionTypeGetParametersLength(type) != 0 || WasmEdge_FunctionTypeGetReturnsLength(type) != 0))
-            {
-                throw new EntrypointException(EntrypointError.NoSuchFunction, entrypoint.Name,
-                    $"\"{UntrustedText.Excerpt(entrypoint.Function)}\" is not a function without parameters and results");
-            }
-            return;
-        }
-        throw new EntrypointException(EntrypointError.NoSuchFunction, entrypoint.Name,
-            $"module does not export a function named \"{UntrustedText.Excerpt(entrypoint.Function)}\"");
-    }
-
-    // LLVM compiles the whole module ahead of time into a "universal" wasm: the module with its native code in a
-    // custom section, which the loader takes from memory. Interruptible code checks a stop flag in loops, which
-    // WasmEdge's asynchronous cancel needs; the compiler writes files only, next to its output (object file, linked
-    // library), so it works in a private temporary folder of the host's that is removed at once.
-    private static byte[] Compile(Entrypoint entrypoint, ReadOnlySpan<byte> bytes)
-    {
-        var dir = Directory.CreateTempSubdirectory("wasmedge-aot-");
-        var conf = WasmEdge_ConfigureCreate();
-        nint compiler = 0;
-        try
-        {
-            WasmEdge_ConfigureCompilerSetOptimizationLevel(conf, WasmEdgeLibrary.OptimizationLevel);
-            WasmEdge_ConfigureCompilerSetOutputFormat(conf, OutputFormatWasm);
-            WasmEdge_ConfigureCompilerSetInterruptible(conf, true);
-            compiler = WasmEdge_CompilerCreate(conf);
-            var output = Path.Combine(dir.FullName, "module.wasm");
-            Result compiled;
-            fixed (byte* input = bytes)
-            {
-                compiled = WasmEdge_CompilerCompileFromBuffer(compiler, input, (ulong)bytes.Length, output);
-            }
-            if (!WasmEdge_ResultOK(compiled))
-            {
-                throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name,
-                    $"WasmEdge's compiler refused it: {Message(compiled)}");
-            }
-            return File.ReadAllBytes(output);
-        }
-        finally
-        {
-            if (compiler != 0)
-            {
-                WasmEdge_CompilerDelete(compiler);
-            }
-            WasmEdge_ConfigureDelete(conf);
-            dir.Delete(recursive: true);
-        }
-    }
-
-    // The artifact parsed with its native code; the caller owns the returned AST module.
-    private static nint Load(Entrypoint entrypoint, byte[] artifact) => Parse(entrypoint, artifact);
-
-    private static nint Parse(Entrypoint entrypoint, ReadOnlySpan<byte> bytes)
-    {
-        var loader = WasmEdge_LoaderCreate(0);
-        try
-        {
-            nint module = 0;
-            Result parsed;
-            fixed (byte* buffer = bytes)
-            {
-                parsed = WasmEdge_LoaderParseFromBuffer(loader, &module, buffer, (uint)bytes.Length);
-            }
-            if (!WasmEdge_ResultOK(parsed))
-            {
-                throw Invalid(entrypoint, parsed);
-            }
-            return module;
-        }
-        finally
-        {
-            WasmEdge_LoaderDelete(loader);
-        }
-    }
-
-    private static EntrypointException Invalid(Entrypoint entrypoint, Result result) =>
-        new(EntrypointError.InvalidModule, entrypoint.Name, $"invalid wasm module: {Message(result)}");
 
     private static void Check(Result result, string what)
     {

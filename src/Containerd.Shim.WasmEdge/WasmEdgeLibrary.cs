@@ -11,9 +11,6 @@ namespace Containerd.Shim.WasmEdge;
 /// </summary>
 internal static class WasmEdgeLibrary
 {
-    /// <summary>The optimisation level every module is compiled at (WasmEdge_CompilerOptimizationLevel).</summary>
-    public const int OptimizationLevel = OptimizationO2;
-
     private static readonly Lazy<string> Loaded = new(Load);
 
     /// <summary>The library's version, e.g. <c>0.14.1</c>; loads it.</summary>

@@ -1,3 +1,4 @@
+using Containerd.Shim.Wasm;
 using Containerd.Testing;
 using ImageBuilder;
 using Xunit;
@@ -24,6 +25,19 @@ public sealed class WasmEdgeShimFixture : WasmShimFixture
     public WasmEdgeShimFixture()
         : base(WasmEdgeRuntime)
     {
+    }
+
+    /// <summary>The WasmEdge shim's compile log: one line per module it really compiled.</summary>
+    public string CompileLog { get; private set; } = "";
+
+    /// <inheritdoc/>
+    protected override Dictionary<string, string> ShimEnvironment(string cacheDir)
+    {
+        var env = base.ShimEnvironment(cacheDir);
+        CompileLog = Path.Combine(cacheDir, "wasmedge-compile.log");
+        env[CompileCache.DirectoryVariable("wasmedge")] = Path.Combine(cacheDir, "wasmedge");
+        env[CompileCache.CompileLogVariable("wasmedge")] = CompileLog;
+        return env;
     }
 
     /// <inheritdoc/>

@@ -81,6 +81,33 @@ public sealed class WasmEdgeTests(WasmEdgeShimFixture fx, ITestOutputHelper outp
     }
 
     [Fact]
+    public async Task Second_container_of_a_module_loads_the_cached_artifact_instead_of_compiling()
+    {
+        // A module no other case runs: its digest is in the compile log only through this test.
+        var module = await Wat2Wasm.AssembleAsync("""(module (func (export "_start") nop))""");
+        var digest = "sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(module));
+        var image = TestImages.Build("wasmedge-cache", new ImageBuilder.ImageDefinition
+        {
+            Name = "localhost/runwasi-dotnet/wasmedge-cache:latest",
+            Platform = ImageBuilder.Platform.LinuxAmd64,
+            Layers = [new ImageBuilder.FilesystemLayer([ImageBuilder.LayerEntry.Bytes("nop.wasm", module)])],
+        });
+        await fx.Containerd.ImportAsync(image.TarPath);
+        var times = new List<long>();
+        for (var i = 0; i < 2; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            var result = await fx.RunAsync(image.Name, WasmShimFixture.NewId("we-cache"), ["/nop.wasm"]);
+            times.Add(clock.ElapsedMilliseconds);
+            Assert.True(result.Succeeded, result.ToString());
+        }
+        output.WriteLine($"ctr run --rm: {times[0]} ms compiling, {times[1]} ms from the cache");
+        var compiles = File.ReadAllLines(fx.CompileLog).Where(l => l.Contains(digest)).ToList();
+        var line = Assert.Single(compiles);
+        Assert.Contains("not cached", line);
+    }
+
+    [Fact]
     public async Task Linux_container_runs_with_runc_from_the_wasmedge_shim()
     {
         var result = await fx.RunAsync(fx.BusyboxImage, WasmShimFixture.NewId("we-runc"), ["sh", "-c", "echo from runc; exit 7"]);
@@ -151,6 +178,17 @@ public sealed class WasmEdgeShimInfoTests
     [InlineData("", false)]
     public void Any_0_14_library_is_accepted(string version, bool supported) =>
         Assert.Equal(supported, WasmEdgeShim.IsSupported(version));
+
+    [Fact]
+    public void Compatibility_hash_follows_the_library_version_and_the_architecture()
+    {
+        var description = WasmEdgeProgramCompiler.Describe("0.14.1", System.Runtime.InteropServices.Architecture.X64);
+        Assert.Equal("wasmedge 0.14.1; x86_64; opt-level=O2; interruptible", description);
+        var key = Containerd.Shim.Wasm.ArtifactKey.Describe(WasmEdgeProgramCompiler.Engine, description);
+        Assert.Equal(16, key.CompatibilityHash.Length);
+        Assert.NotEqual(key, Containerd.Shim.Wasm.ArtifactKey.Describe(WasmEdgeProgramCompiler.Engine,
+            WasmEdgeProgramCompiler.Describe("0.14.2", System.Runtime.InteropServices.Architecture.X64)));
+    }
 
     [Fact]
     public void Info_names_the_runtime_and_wasmedge()

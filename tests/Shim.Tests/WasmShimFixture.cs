@@ -44,17 +44,21 @@ public class WasmShimFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         ShimBinDir = await ShimBinary.DirAsync();
-        // The shim's compilation cache goes to a folder of this run, not the host's /var/cache.
         Containerd = await ContainerdFixture.StartAsync(new ContainerdOptions
         {
             ShimBinDir = ShimBinDir,
-            Environment = new Dictionary<string, string> { ["CONTAINERD_SHIM_WASMTIME_CACHE"] = _cacheDir },
+            Environment = ShimEnvironment(_cacheDir),
         });
         var demo = await TestImages.BuildDemoAsync();
         await Containerd.ImportAsync(demo.TarPath);
         var wasm = await TestImages.EnsureDemoWasmAsync();
         await Containerd.ImportAsync(TestImages.Build(TestImageStem, TestImage(wasm, await ExtraTestFilesAsync())).TarPath);
     }
+
+    /// <summary>The environment containerd passes its shims: their compile caches in <paramref name="cacheDir"/>, a
+    /// folder of this run, rather than the host's /var/cache.</summary>
+    protected virtual Dictionary<string, string> ShimEnvironment(string cacheDir) =>
+        new() { ["CONTAINERD_SHIM_WASMTIME_CACHE"] = cacheDir };
 
     /// <summary>The file name of the shim executable <see cref="RuntimeName"/> selects.</summary>
     public virtual string ShimName => ShimBinary.Name;

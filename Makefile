@@ -208,6 +208,8 @@ endif
 uninstall:
 	for f in $(SHIM_FILES) $(WASMEDGE_SHIM); do rm -f $(DESTDIR)$(PREFIX)/bin/$$f; done
 	rm -rf $(DESTDIR)$(WASMEDGE_LIBDIR)
+	# The lib folder install-wasmedge may have created, when nothing else is in it.
+	rmdir $(DESTDIR)$(PREFIX)/lib 2>/dev/null || true
 
 # `make test`: unit tests, the full integration suite on FULL_VERSIONS, the smoke tier on SMOKE_VERSIONS.
 test: build components test-image containerd test-unit test-full test-smoke test-newcomer test-samples

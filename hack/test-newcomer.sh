@@ -51,6 +51,8 @@ snapshot >"$tmp/before"
 make --no-print-directory install PREFIX="$prefix" OUT="$out" >/dev/null
 [ -x "$prefix/bin/containerd-shim-wasmtime-v1" ] && "$prefix/bin/containerd-shim-wasmtime-v1" -v >/dev/null \
   && pass "make install put a working shim in PREFIX/bin" || fail "installed shim missing or not runnable"
+[ -x "$prefix/bin/containerd-shim-wasmedge-v1" ] && "$prefix/bin/containerd-shim-wasmedge-v1" -v >/dev/null \
+  && pass "make install put a working WasmEdge shim in PREFIX/bin" || fail "installed WasmEdge shim missing or not runnable"
 make --no-print-directory uninstall PREFIX="$prefix" OUT="$out" >/dev/null
 snapshot >"$tmp/after"
 diff -u "$tmp/before" "$tmp/after" && pass "make uninstall restored the prefix" || fail "make uninstall left the prefix changed"

@@ -1,4 +1,3 @@
-using System.Reflection;
 using Containerd.Shimkit;
 
 namespace Containerd.Shim.WasmEdge;
@@ -18,16 +17,13 @@ public static class WasmEdgeShim
     public const string ApiVersion = "0.14";
 
     /// <summary>The runtime name, the shim's version with the WasmEdge release it is built for, and the git revision
-    /// (the build's <c>SourceRevisionId</c>, which the SDK appends to the informational version after a '+').</summary>
+    /// (<see cref="ShimInfo.FromAssembly"/>).</summary>
     public static ShimInfo Info
     {
         get
         {
-            var version = typeof(WasmEdgeShim).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()
-                ?.InformationalVersion ?? "unknown";
-            var plus = version.IndexOf('+');
-            var (own, revision) = plus < 0 ? (version, "unknown") : (version[..plus], version[(plus + 1)..]);
-            return new ShimInfo(RuntimeName, $"{own} (WasmEdge {LibraryVersion})", revision);
+            var info = ShimInfo.FromAssembly(RuntimeName, typeof(WasmEdgeShim).Assembly);
+            return info with { Version = $"{info.Version} (WasmEdge {LibraryVersion})" };
         }
     }
 

@@ -1,4 +1,3 @@
-using System.Reflection;
 using Containerd.Shimkit;
 
 namespace Containerd.Shim.Wasmtime;
@@ -12,16 +11,5 @@ public static class WasmtimeShim
 
     /// <summary>The runtime name, version and git revision. The revision is the build's <c>SourceRevisionId</c>
     /// (the Makefile passes the commit), which the SDK appends to the informational version after a '+'.</summary>
-    public static ShimInfo Info
-    {
-        get
-        {
-            var version = typeof(WasmtimeShim).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()
-                ?.InformationalVersion ?? "unknown";
-            var plus = version.IndexOf('+');
-            return plus < 0
-                ? new ShimInfo(RuntimeName, version, "unknown")
-                : new ShimInfo(RuntimeName, version[..plus], version[(plus + 1)..]);
-        }
-    }
+    public static ShimInfo Info => ShimInfo.FromAssembly(RuntimeName, typeof(WasmtimeShim).Assembly);
 }

@@ -1,4 +1,3 @@
-using System.Reflection;
 using Containerd.Shim.Wasm.Shared;
 using Containerd.Shimkit;
 using Containerd.Shimkit.Processes;
@@ -18,18 +17,7 @@ public static class WasmtimedShim
     public static SharedModeEndpoint Endpoint { get; } = new(RuntimeName, "containerd-wasmtimed", "CONTAINERD_WASMTIMED_SOCKET");
 
     /// <summary>The runtime name, version and git revision (as <see cref="WasmtimeShim.Info"/>).</summary>
-    public static ShimInfo Info
-    {
-        get
-        {
-            var version = typeof(WasmtimedShim).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()
-                ?.InformationalVersion ?? "unknown";
-            var plus = version.IndexOf('+');
-            return plus < 0
-                ? new ShimInfo(RuntimeName, version, "unknown")
-                : new ShimInfo(RuntimeName, version[..plus], version[(plus + 1)..]);
-        }
-    }
+    public static ShimInfo Info => ShimInfo.FromAssembly(RuntimeName, typeof(WasmtimedShim).Assembly);
 
     /// <summary>The daemon's whole entry point.</summary>
     public static int RunDaemon(string[] args)

@@ -197,7 +197,7 @@ test-newcomer:
 # `make pack`: the library projects as NuGet packages in $(OUT)/packages, reproducible (ContinuousIntegrationBuild maps
 # source paths, NuGet fixes zip timestamps). The version is Directory.Build.props' <Version>, the one place it is set.
 PACKAGES := $(OUT)/packages
-PACK_PROJECTS := src/Ttrpc src/Containerd.Api src/Containerd.Shimkit src/Containerd.Shim.Wasm src/Containerd.Shim.Wasm.Shared src/Containerd.Shim.Wasmtime
+PACK_PROJECTS := src/Ttrpc src/Containerd.Api src/Containerd.Shimkit src/Containerd.Shim.Wasm src/Containerd.Shim.Wasm.Shared src/Containerd.Shim.Wasmtime src/Containerd.Shim.Wasmtime.Http src/Containerd.Shim.Wasmtime.Shared
 VERSION := $(shell sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props)
 # One build (the Wasmtime library references the other five), then each package from it. Zip entries are stamped
 # with the commit's time (SOURCE_DATE_EPOCH), so packing the same commit twice gives identical files.

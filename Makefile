@@ -1,5 +1,7 @@
 # One entry point for building, testing, installing and demonstrating the project.
-# Every target installs what it needs itself (see hack/deps.sh); nothing is assumed installed by hand.
+# Every target installs what it needs itself (see hack/deps.sh); nothing is assumed installed by hand. A recipe that
+# runs a tool starts with $(NEED) <what>: a quick check (hack/need.sh) that, as root, installs what is missing with
+# hack/deps.sh and otherwise stops naming it and `sudo make deps`. Up-to-date targets run no recipe, so no check.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
@@ -36,6 +38,7 @@ DEMO_WASM := $(OUT)/wasm/wasi-demo-app.wasm
 MALLOC_PROBE_WASM := $(OUT)/wasm/wasi-malloc-probe.wasm
 TEST_IMAGE := $(OUT)/images/wasi-demo-app.tar
 DOTNET_FLAGS := -c $(CONFIGURATION) --nologo -v:q -clp:NoSummary
+NEED := @DOTNET=$(DOTNET) CTR=$(CTR) bash hack/need.sh
 
 .PHONY: build deps containerd wasm wasmedge dotnet-build shims test test-unit test-full test-smoke test-newcomer test-image load install uninstall demo clean bench
 # The install layout the integration tests run: exactly what `make install PREFIX=…` gives a user. It lives in a
@@ -65,14 +68,17 @@ build: wasm dotnet-build shims
 wasm: $(DEMO_WASM) $(MALLOC_PROBE_WASM)
 
 $(DEMO_WASM): tools/wasi-demo-app/main.c
+	$(NEED) wasi
 	@mkdir -p $(dir $@)
 	clang --target=wasm32-wasi -O2 -Wall -Werror -o $@ $<
 
 $(MALLOC_PROBE_WASM): tools/wasi-malloc-probe/main.c
+	$(NEED) wasi
 	@mkdir -p $(dir $@)
 	clang --target=wasm32-wasi -O2 -Wall -Werror -o $@ $<
 
 dotnet-build:
+	$(NEED) dotnet
 	$(DOTNET) build RunwasiDotnet.slnx $(DOTNET_FLAGS)
 
 # NativeAOT shim binaries, with the native libraries they load, staged as they are installed. The shim P/Invokes
@@ -83,6 +89,7 @@ shims: $(OUT)/bin/containerd-shim-wasmtime-v1 $(addprefix $(OUT)/bin/,$(SHARED_B
 SHIM_SOURCES := $(shell find src Directory.Build.props Directory.Packages.props \( -name bin -o -name obj \) -prune -o \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' -o -name '*.proto' -o -name '*.c' -o -name '*.targets' \) -print 2>/dev/null)
 
 $(OUT)/bin/containerd-shim-wasmtime-v1: $(SHIM_SOURCES)
+	$(NEED) dotnet clang
 	$(DOTNET) publish src/cmd/containerd-shim-wasmtime-v1 $(DOTNET_FLAGS) -r linux-x64 -o $(OUT)/publish/containerd-shim-wasmtime-v1 \
 	  -p:SourceRevisionId=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 	@mkdir -p $(OUT)/bin
@@ -92,6 +99,7 @@ $(OUT)/bin/containerd-shim-wasmtime-v1: $(SHIM_SOURCES)
 
 # The WasmEdge shim as published: libwasmedge comes from the system or, at install, from the sysroot.
 $(OUT)/bin/$(WASMEDGE_SHIM): $(SHIM_SOURCES)
+	$(NEED) dotnet clang
 	$(DOTNET) publish src/cmd/$(WASMEDGE_SHIM) $(DOTNET_FLAGS) -r linux-x64 -o $(OUT)/publish/$(WASMEDGE_SHIM) \
 	  -p:SourceRevisionId=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 	@mkdir -p $(OUT)/bin
@@ -100,6 +108,7 @@ $(OUT)/bin/$(WASMEDGE_SHIM): $(SHIM_SOURCES)
 
 # The shared-mode binaries: the daemon loads libwasmtime.so (the same file the shim ships); the client shim does not.
 $(addprefix $(OUT)/bin/,$(SHARED_BINS)): $(OUT)/bin/%: $(SHIM_SOURCES)
+	$(NEED) dotnet clang
 	$(DOTNET) publish src/cmd/$* $(DOTNET_FLAGS) -r linux-x64 -o $(OUT)/publish/$* \
 	  -p:SourceRevisionId=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 	@mkdir -p $(OUT)/bin
@@ -123,34 +132,41 @@ COMPONENT_IMAGES := $(COMPONENT_IMAGE) $(COMPONENT_OCI_IMAGE)
 components: $(COMPONENTS)
 
 $(COMPONENT_TOOLS): tools/components/package.json tools/components/package-lock.json
+	$(NEED) node
 	cd tools/components && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 $(COMPONENTS_DIR)/hello.wasm: tools/components/hello/hello.js tools/components/hello/wit/world.wit tools/components/build.mjs $(COMPONENT_TOOLS)
+	$(NEED) node
 	@mkdir -p $(dir $@)
 	node tools/components/build.mjs tools/components/hello/hello.js tools/components/hello/wit/world.wit $@
 
 $(COMPONENTS_DIR)/neither.wasm: tools/components/neither/neither.wat
 $(COMPONENTS_DIR)/unlinkable.wasm: tools/components/unlinkable/unlinkable.wat
 $(COMPONENTS_DIR)/neither.wasm $(COMPONENTS_DIR)/unlinkable.wasm: $(COMPONENT_TOOLS)
+	$(NEED) node
 	@mkdir -p $(dir $@)
 	node tools/components/node_modules/@bytecodealliance/jco/dist/jco.js parse $(filter %.wat,$^) -o $@.tmp && mv $@.tmp $@
 
 test-image: $(TEST_IMAGE) $(COMPONENT_IMAGES)
 
 $(TEST_IMAGE): $(DEMO_WASM)
+	$(NEED) dotnet
 	@mkdir -p $(dir $@)
 	$(DOTNET) run --project tools/ImageBuilder -c $(CONFIGURATION) -v:q -- demo --wasm $(DEMO_WASM) --output $@
 
 $(COMPONENT_IMAGE): $(COMPONENTS_DIR)/hello.wasm
+	$(NEED) dotnet
 	@mkdir -p $(dir $@)
 	$(DOTNET) run --project tools/ImageBuilder -c $(CONFIGURATION) -v:q -- component --wasm $< --output $@
 
 $(COMPONENT_OCI_IMAGE): $(COMPONENTS_DIR)/hello.wasm
+	$(NEED) dotnet
 	@mkdir -p $(dir $@)
 	$(DOTNET) run --project tools/ImageBuilder -c $(CONFIGURATION) -v:q -- component-oci --wasm $< --output $@
 
 load: $(TEST_IMAGE)
+	$(NEED) ctr
 	$(CTR) --address $(CONTAINERD_ADDRESS) image import $(TEST_IMAGE)
 
 # runwasi's fourth demo: the demo module as a wasm layer (wasip1/wasm, layer title wasi-demo-oci.wasm), no rootfs.
@@ -161,10 +177,12 @@ OCI_IMAGE := $(OUT)/images/wasi-demo-oci.tar
 test-image/oci: $(OCI_IMAGE)
 
 $(OCI_IMAGE): $(DEMO_WASM)
+	$(NEED) dotnet
 	@mkdir -p $(dir $@)
 	$(DOTNET) run --project tools/ImageBuilder -c $(CONFIGURATION) -v:q -- demo-oci --wasm $(DEMO_WASM) --output $@
 
 load/oci: $(OCI_IMAGE)
+	$(NEED) ctr
 	$(CTR) --address $(CONTAINERD_ADDRESS) image import --all-platforms $(OCI_IMAGE)
 
 # The node installer, self-contained, and its image for deploy/installer-daemonset.yaml (see hack/installer-image.sh).
@@ -175,6 +193,7 @@ INSTALLER_BIN := $(OUT)/publish/containerd-wasm-install/containerd-wasm-install
 installer: $(INSTALLER_BIN)
 
 $(INSTALLER_BIN): $(shell find tools/NodeInstaller \( -name bin -o -name obj \) -prune -o \( -name '*.cs' -o -name '*.csproj' \) -print)
+	$(NEED) dotnet
 	$(DOTNET) publish tools/NodeInstaller $(DOTNET_FLAGS) -r linux-x64 --self-contained -p:PublishSingleFile=true -o $(dir $@)
 	@touch $@
 
@@ -194,7 +213,7 @@ install: shims
 install-wasmedge: $(OUT)/bin/$(WASMEDGE_SHIM)
 	install -m 0755 $(OUT)/bin/$(WASMEDGE_SHIM) $(DESTDIR)$(PREFIX)/bin/
 ifeq ($(WASMEDGE_NEEDS_SYSROOT),yes)
-	command -v patchelf >/dev/null || bash hack/deps.sh
+	$(NEED) patchelf
 	lib=$$(bash hack/fetch-wasmedge.sh) && rm -rf $(DESTDIR)$(WASMEDGE_LIBDIR) && install -d -m 0755 $(DESTDIR)$(WASMEDGE_LIBDIR) && \
 	  cp -a "$$lib/." $(DESTDIR)$(WASMEDGE_LIBDIR)/
 	rm -rf $(DESTDIR)$(WASMEDGE_LIBDIR)/gconv
@@ -219,17 +238,20 @@ TEST_ENV = OUT=$(OUT) SHIM_BIN_DIR=$(TEST_PREFIX)/bin
 TEST_FLAGS = $(DOTNET_FLAGS) -m:1 --no-build --logger "console;verbosity=normal"
 
 test-unit:
+	$(NEED) dotnet deps
 	$(DOTNET) test RunwasiDotnet.slnx $(TEST_FLAGS) --filter "Category!=Integration"
 
 $(TEST_PREFIX)/bin/containerd-shim-wasmtime-v1: $(OUT)/bin/containerd-shim-wasmtime-v1 $(addprefix $(OUT)/bin/,$(SHARED_BINS))
 	$(MAKE) install PREFIX=$(TEST_PREFIX)
 
 test-full: $(TEST_PREFIX)/bin/containerd-shim-wasmtime-v1
+	$(NEED) dotnet deps
 	for v in $(FULL_VERSIONS); do \
 	  CONTAINERD_VERSION=$$v $(TEST_ENV) $(DOTNET) test RunwasiDotnet.slnx $(TEST_FLAGS) --filter "Category=Integration" || exit 1; \
 	done
 
 test-smoke: $(TEST_PREFIX)/bin/containerd-shim-wasmtime-v1
+	$(NEED) dotnet deps
 	for v in $(SMOKE_VERSIONS); do \
 	  CONTAINERD_VERSION=$$v $(TEST_ENV) $(DOTNET) test RunwasiDotnet.slnx $(TEST_FLAGS) --filter "Category=Integration&Tier=Smoke" || exit 1; \
 	done
@@ -241,7 +263,7 @@ test-newcomer:
 # `make pack`: the library projects as NuGet packages in $(OUT)/packages, reproducible (ContinuousIntegrationBuild maps
 # source paths, NuGet fixes zip timestamps). The version is Directory.Build.props' <Version>, the one place it is set.
 PACKAGES := $(OUT)/packages
-PACK_PROJECTS := src/Ttrpc src/Containerd.Api src/Containerd.Shimkit src/Containerd.Shim.Wasm src/Containerd.Shim.Wasm.Shared src/Containerd.Shim.Wasmtime
+PACK_PROJECTS := src/Ttrpc src/Containerd.Api src/Containerd.Shimkit src/Containerd.Shim.Wasm src/Containerd.Shim.Wasm.Shared src/Containerd.Shim.Wasmtime src/Containerd.Shim.Wasmtime.Http src/Containerd.Shim.Wasmtime.Shared
 VERSION := $(shell sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props)
 # One build (the Wasmtime library references the other five), then each package from it. Zip entries are stamped
 # with the commit's time (SOURCE_DATE_EPOCH), so packing the same commit twice gives identical files.
@@ -250,6 +272,7 @@ PACK_EPOCH := $(shell git log -1 --format=%ct 2>/dev/null || echo 315532800)
 .PHONY: pack samples test-samples
 
 pack:
+	$(NEED) dotnet
 	@mkdir -p $(PACKAGES)
 	rm -f $(PACKAGES)/*.nupkg $(PACKAGES)/*.snupkg
 	$(DOTNET) build src/Containerd.Shim.Wasmtime $(PACK_FLAGS)
@@ -262,6 +285,7 @@ SAMPLES_FLAGS = $(DOTNET_FLAGS) -p:RunwasiPackages=$(PACKAGES) -p:RunwasiVersion
 SAMPLES_BIN := $(OUT)/samples/bin
 
 samples: pack
+	$(NEED) clang
 	rm -rf $(addprefix $(SAMPLES_NUGET)/,ttrpc containerd.api containerd.shimkit containerd.shim.wasm containerd.shim.wasm.shared containerd.shim.wasmtime)
 	$(DOTNET) publish samples/nodewasi $(SAMPLES_FLAGS) -r linux-x64 -o $(OUT)/samples/publish/nodewasi
 	$(DOTNET) publish samples/minimal-engine $(SAMPLES_FLAGS) -r linux-x64 -o $(OUT)/samples/publish/minimal-engine
@@ -274,6 +298,7 @@ samples: pack
 # The Node.js engine through a private containerd with ctr (tests/Samples.Tests, outside the solution: it runs the
 # binaries `make samples` built from the packages, never the projects).
 test-samples: samples test-image containerd
+	$(NEED) deps
 	$(DOTNET) build tests/Samples.Tests $(DOTNET_FLAGS)
 	for v in $(FULL_VERSIONS); do \
 	  CONTAINERD_VERSION=$$v OUT=$(OUT) SAMPLES_BIN_DIR=$(SAMPLES_BIN) $(DOTNET) test tests/Samples.Tests $(TEST_FLAGS) || exit 1; \
@@ -304,14 +329,17 @@ HTTP_ECHO := $(OUT)/components/http-echo.wasm
 .PHONY: http-echo bench-http
 http-echo: $(HTTP_ECHO)
 $(HTTP_ECHO): tools/components/http-echo/echo.js tools/components/http-echo/world.wit tools/components/http-echo/build.mjs $(COMPONENT_TOOLS)
+	$(NEED) node
 	@mkdir -p $(dir $@)
 	node tools/components/http-echo/build.mjs $@
 # The outgoing-HTTP test component: the echo's world and build, another handler.
 $(COMPONENTS_DIR)/http-fetch.wasm: tools/components/http-fetch/fetch.js tools/components/http-echo/world.wit tools/components/http-echo/build.mjs $(COMPONENT_TOOLS)
+	$(NEED) node
 	@mkdir -p $(dir $@)
 	node tools/components/http-echo/build.mjs $@ tools/components/http-fetch/fetch.js
 # The wasi:http limit tests' hostile guest: a request that spins forever, a body that never ends.
 $(COMPONENTS_DIR)/http-limits.wasm: tools/components/http-limits/limits.js tools/components/http-echo/world.wit tools/components/http-echo/build.mjs $(COMPONENT_TOOLS)
+	$(NEED) node
 	@mkdir -p $(dir $@)
 	node tools/components/http-echo/build.mjs $@ tools/components/http-limits/limits.js
 bench-http: $(HTTP_ECHO)

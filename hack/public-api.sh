@@ -10,7 +10,7 @@
 # Review the diff: every line is a promise to the packages' users.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-projects=(src/Ttrpc src/Containerd.Api src/Containerd.Shimkit src/Containerd.Shim.Wasm src/Containerd.Shim.Wasm.Shared src/Containerd.Shim.Wasmtime)
+projects=(src/Ttrpc src/Containerd.Api src/Containerd.Shimkit src/Containerd.Shim.Wasm src/Containerd.Shim.Wasm.Shared src/Containerd.Shim.Wasmtime src/Containerd.Shim.Wasmtime.Http src/Containerd.Shim.Wasmtime.Shared)
 for p in "${projects[@]}"; do
   for f in Shipped Unshipped; do
     [[ -f $p/PublicAPI.$f.txt ]] || echo '#nullable enable' > "$p/PublicAPI.$f.txt"
@@ -19,8 +19,8 @@ done
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 if [[ ${1:-} != --ship ]]; then
-  # The Wasmtime library references the other five; --no-incremental so every project reports again.
-  dotnet build src/Containerd.Shim.Wasmtime -c Release --nologo -v:q -clp:NoSummary --no-incremental \
+  # The shared-mode Wasmtime library references every other one; --no-incremental so every project reports again.
+  dotnet build src/Containerd.Shim.Wasmtime.Shared -c Release --nologo -v:q -clp:NoSummary --no-incremental \
     -p:TreatWarningsAsErrors=false -p:WarningsAsErrors= > "$log" 2>&1 || { cat "$log"; exit 1; }
 fi
 python3 - "$log" "${1:-}" "${projects[@]}" <<'PY'

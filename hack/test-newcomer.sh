@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The newcomer's first ten minutes, checked: `make demo`, reproducible `make test-image`,
-# `make install`/`make uninstall` leaving the prefix as it was, and an incremental `make build`.
+# `make install`/`make uninstall` leaving the prefix as it was, an incremental `make build`, and a missing tool named.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-$PWD/out}
@@ -63,6 +63,23 @@ stamp=$(stat -c %Y "$out/bin/containerd-shim-wasmtime-v1")
 sleep 1
 make --no-print-directory build OUT="$out" >/dev/null
 [ "$(stat -c %Y "$out/bin/containerd-shim-wasmtime-v1")" = "$stamp" ] && pass "incremental make build kept the shim" || fail "make build republished the shim without a change"
+
+# A missing tool stops make with its name and the command that provides it, not "clang: command not found": make build
+# as nobody (who cannot install anything) into an empty OUT, with a PATH that has what make runs but no clang.
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+  mkdir -p "$tmp/path" "$tmp/nobody-out" && chmod 755 "$tmp" "$tmp/path"
+  for c in make bash env id dirname sed find git sha256sum cut printf mkdir cat grep dpkg-query dotnet; do
+    command -v "$c" >/dev/null && ln -sf "$(command -v "$c")" "$tmp/path/$c"
+  done
+  setpriv --reuid=nobody --regid=nogroup --clear-groups env -i PATH="$tmp/path" HOME=/nonexistent \
+    make --no-print-directory build OUT="$tmp/nobody-out" >"$tmp/noclang.log" 2>&1
+  rc=$?
+  if [ "$rc" -ne 0 ] && grep -qF 'make: clang is missing; run `sudo make deps` (installs Debian'"'"'s clang)' "$tmp/noclang.log"; then
+    pass "make build without clang names it and sudo make deps"
+  else
+    fail "make build without clang (exit $rc)"; cat "$tmp/noclang.log"
+  fi
+fi
 
 echo "newcomer: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]

@@ -13,15 +13,25 @@ namespace Containerd.Shim.Wasmtime;
 /// one fits this engine, and compiles, then stores the artifact, otherwise. Proxy components are compiled on the
 /// wasi:http host's engine, whose artifacts are kept under <see cref="WasmtimeSettings.HttpKey"/>.
 /// </summary>
-public sealed class WasmtimeEngine : IEngine, IEngineWarmup, IDisposable
+public class WasmtimeEngine : IEngine, IEngineWarmup, IDisposable
 {
+    private readonly IProxyServer? _proxyServer;
     private WasmtimeSettings? _settings;
     private Engine? _engine;
     private Module? _module;
     private Component? _component;
     private string? _runExport;
     private Task<Engine>? _warming;
-    private Http.ProxyHost? _httpProxy;
+    private IProxyProgram? _httpProxy;
+
+    /// <summary>An engine for modules and command components; it refuses <c>wasi:http/proxy</c> components, which
+    /// need <c>WasmtimeHttpEngine</c> (Containerd.Shim.Wasmtime.Http).</summary>
+    public WasmtimeEngine()
+    {
+    }
+
+    /// <summary>An engine whose proxy components <paramref name="proxyServer"/> serves.</summary>
+    internal WasmtimeEngine(IProxyServer proxyServer) => _proxyServer = proxyServer;
 
     private WasmtimeSettings Settings => _settings ??= WasmtimeSettings.FromEnvironment();
 
@@ -59,7 +69,9 @@ public sealed class WasmtimeEngine : IEngine, IEngineWarmup, IDisposable
                 // Served by the wasi:http host (Http/), which links the proxy world's imports itself, on an engine of
                 // its own; loading it here also links it, so a proxy the host cannot serve fails Create.
                 // The server's limits come from the shim's environment: a value they cannot have fails Create.
-                _ = Http.HttpServerLimits.FromEnvironment();
+                var server = _proxyServer ?? throw new EntrypointException(EntrypointError.InvalidModule, entrypoint.Name,
+                    "a wasi:http/proxy component, and this shim was built without the wasi:http host (Containerd.Shim.Wasmtime.Http)");
+                server.CheckSettings();
                 _httpProxy = Load(_engine, entrypoint, bytes, proxy: true).Proxy;
                 ShimTrace.Mark("instance: proxy component loaded");
                 return;
@@ -90,7 +102,7 @@ public sealed class WasmtimeEngine : IEngine, IEngineWarmup, IDisposable
         {
             // The runner owns the host from here on.
             _httpProxy = null;
-            return Http.HttpProxyRunner.Run(proxy, ctx.EnvironmentVariables, ctx.Entrypoint.Name);
+            return _proxyServer!.Serve(proxy, ctx.EnvironmentVariables, ctx.Entrypoint.Name);
         }
         if (_component is not null)
         {
@@ -260,15 +272,13 @@ public sealed class WasmtimeEngine : IEngine, IEngineWarmup, IDisposable
 
     /// <summary>How wasi:http proxy components are compiled, kept and loaded: on the wasi:http host's engine, under
     /// <see cref="WasmtimeSettings.HttpKey"/>.</summary>
-    internal IProgramCompiler<Http.ProxyHost> ProxyCompiler => new WasmtimeProgramCompiler<Http.ProxyHost>(Settings.HttpKey,
-        source => Http.ProxyHost.Compile(source.Bytes.Span, Settings.HttpEngine),
-        (_, artifact) => artifact.Path is { } file
-            ? Http.ProxyHost.DeserializeFile(file, Settings.HttpEngine)
-            : Http.ProxyHost.Deserialize(artifact.Bytes.Span, Settings.HttpEngine),
+    internal IProgramCompiler<IProxyProgram> ProxyCompiler => new WasmtimeProgramCompiler<IProxyProgram>(Settings.HttpKey,
+        source => _proxyServer!.Compile(source.Bytes.Span, Settings.HttpEngine),
+        (_, artifact) => _proxyServer!.Load(artifact, Settings.HttpEngine),
         proxy => proxy.Serialize());
 
     // A compiled core module, component or proxy component: the cache paths are the same for all three.
-    private sealed record Compiled(Module? Module, Component? Component, Http.ProxyHost? Proxy) : IDisposable
+    private sealed record Compiled(Module? Module, Component? Component, IProxyProgram? Proxy) : IDisposable
     {
         public byte[] Serialize() => Module?.Serialize() ?? Component?.Serialize() ?? Proxy!.Serialize();
 

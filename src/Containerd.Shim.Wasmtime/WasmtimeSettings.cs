@@ -35,7 +35,7 @@ internal sealed class WasmtimeSettings
             ?? typeof(Engine).Assembly.GetName().Version?.ToString() ?? "unknown";
         Description = $"wasmtime {version}; {RuntimeInformation.ProcessArchitecture}; opt-level={OptLevelName(optLevel)}";
         Key = ArtifactKey.Describe(EngineName, Description);
-        HttpEngine = new Http.ProxyEngineOptions(optLevel, httpPooling);
+        HttpEngine = new ProxyEngineOptions(optLevel, httpPooling);
         // The wasi:http host compiles on an engine of its own (libwasmtime's defaults, not the .NET binding's), so its
         // artifacts get keys of their own even where the settings read alike.
         HttpDescription = $"{Description}; wasi:http host; epoch interruption{(httpPooling ? "; pooling allocator" : "")}";
@@ -55,7 +55,7 @@ internal sealed class WasmtimeSettings
     public ArtifactKey Key { get; }
 
     /// <summary>The settings of the engine wasi:http proxy components are compiled with.</summary>
-    public Http.ProxyEngineOptions HttpEngine { get; }
+    public ProxyEngineOptions HttpEngine { get; }
 
     /// <summary>What the compatibility hash of proxy components' artifacts is made of.</summary>
     public string HttpDescription { get; }
@@ -75,7 +75,7 @@ internal sealed class WasmtimeSettings
             var other => throw new ShimException(StatusCode.InvalidArgument,
                 $"{OptLevelVariable}={other}: not an optimization level (use speed, none or speed_and_size)"),
         };
-        return new WasmtimeSettings(optLevel, Http.ProxyEngineOptions.PoolingFromEnvironment(), CompileCache.FromEnvironment(EngineName));
+        return new WasmtimeSettings(optLevel, ProxyEngineOptions.PoolingFromEnvironment(), CompileCache.FromEnvironment(EngineName));
     }
 
     /// <summary>Creates an engine with these settings.</summary>

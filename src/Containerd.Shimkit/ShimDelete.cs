@@ -29,8 +29,9 @@ internal static class ShimDelete
         {
             // containerd runs `delete` whenever a shim's connection closes, a clean exit included, and waits for it
             // before its task Delete returns: when the server said it left nothing behind, answer at once (nothing
-            // on stderr either: containerd logs any of it as a cleanup warning). The wasm shims answer this case in
-            // their native constructor already (instance_setup.c), before the runtime starts.
+            // on stderr either: containerd logs any of it as a cleanup warning). A NativeAOT shim answers this case
+            // in the kit's native constructor already (native/clean_delete.c), before the runtime starts; this is
+            // for a shim built without it.
             return WriteResponse(0, 0);
         }
         var pid = ReadPid(flags, bundle);

@@ -49,7 +49,7 @@ public sealed class WasiHttpServerTests : IAsyncLifetime
     public async Task EnginesPrecompileOfAProxyComponentGivesAnArtifactTheHttpHostServes()
     {
         // The engine's proxy compiler must compile for the wasi:http host's engine, not the command engine.
-        using var engine = new WasmtimeEngine();
+        using var engine = new WasmtimeHttpEngine();
         var compiler = engine.ProxyCompiler;
         using var proxy = compiler.Compile(new ProgramSource("echo", HttpEchoComponent.Wasm, ModuleFormat.Component));
         var artifact = compiler.Serialize(proxy);

@@ -1,4 +1,5 @@
 using Containerd.Shim.Wasm;
 using Containerd.Shim.Wasmtime;
+using Containerd.Shim.Wasmtime.Http;
 
-return WasmShim.Run<WasmtimeEngine>(WasmtimeShim.Info, args);
+return WasmShim.Run<WasmtimeHttpEngine>(WasmtimeShim.Info, args);

@@ -251,7 +251,7 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
             code = 128 + (_killSignal > 0 ? _killSignal : SigKill);
             if (_tid > 0)
             {
-                Volatile.Write(ref _cpuNanosAtExit, HostIo.ThreadCpuNanos(_tid));
+                Volatile.Write(ref _cpuNanosAtExit, ThreadCpuTime.Nanos(_tid));
             }
         }
         ShimLog.Info($"container {_id}: the guest did not stop within {KillGrace.TotalMilliseconds} ms of the kill (blocked in a host call); detached, its exit published");
@@ -329,7 +329,7 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
             // Read from another thread than the guest's: only the memory's current size, a single word.
             usage = _memory is { } m && !_finished ? (ulong)m.GetLength() : 0;
             cpu = Volatile.Read(ref _cpuNanosAtExit) is >= 0 and var atExit ? atExit
-                : _tid > 0 ? HostIo.ThreadCpuNanos(_tid) : 0;
+                : _tid > 0 ? ThreadCpuTime.Nanos(_tid) : 0;
         }
         var limit = Volatile.Read(ref _memoryLimit);
         var (periods, throttled, throttledNs) = _cpu.Throttling();
@@ -419,7 +419,7 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
     /// </summary>
     private void Throttle()
     {
-        var cpu = HostIo.ThreadCpuNanos();
+        var cpu = ThreadCpuTime.Nanos();
         var pauseNs = _cpu.Charge(cpu - _lastCpuNs);
         _lastCpuNs = cpu;
         if (pauseNs > 0)
@@ -543,7 +543,7 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
         {
             _tid = HostIo.GetTid();
         }
-        _lastCpuNs = HostIo.ThreadCpuNanos();
+        _lastCpuNs = ThreadCpuTime.Nanos();
         // An Update between Start and this thread's first instruction.
         ApplyPendingLimits();
         int code;
@@ -568,7 +568,7 @@ internal sealed class InProcessInstance : IInstance, IInstanceResources
             detached = _detached;
             if (!detached)
             {
-                Volatile.Write(ref _cpuNanosAtExit, HostIo.ThreadCpuNanos());
+                Volatile.Write(ref _cpuNanosAtExit, ThreadCpuTime.Nanos());
             }
         }
         if (!detached)

@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 
-namespace Containerd.Shim.Wasmtime.Shared;
+namespace Containerd.Shim.Wasmtime.Http;
 
 /// <summary>
 /// Sockets in a container's network namespace, made by the daemon, which stays in its own: a socket belongs to the

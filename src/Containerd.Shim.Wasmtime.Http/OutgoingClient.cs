@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using Containerd.Shim.Wasmtime.Shared;
 
 namespace Containerd.Shim.Wasmtime.Http;
 

@@ -12,7 +12,7 @@ namespace Containerd.Shim.Wasmtime.Http;
 /// docs/decisions/0001-wasi-http-route.md). One compiled component and one linker serve every request; each request
 /// gets a fresh store and instance on a thread of its own.
 /// </summary>
-internal sealed unsafe class ProxyHost : IDisposable
+internal sealed unsafe class ProxyHost : IProxyProgram
 {
     internal delegate void HostFunction(ProxyRequest request, IntPtr context, ReadOnlySpan<Val> args, Span<Val> results);
 
@@ -837,22 +837,3 @@ internal sealed unsafe class ProxyHost : IDisposable
 
 /// <summary>The guest trapped or failed while handling a request.</summary>
 internal sealed class GuestException(string message) : Exception(message);
-
-/// <summary>
-/// The settings of the engine the wasi:http host compiles a proxy component with. They decide whether an artifact fits,
-/// so they are part of its cache key (<see cref="WasmtimeSettings.HttpKey"/>).
-/// </summary>
-/// <param name="OptLevel">Cranelift's optimization level.</param>
-/// <param name="Pooling">Whether instances come from the pooling allocator.</param>
-internal readonly record struct ProxyEngineOptions(global::Wasmtime.OptimizationLevel OptLevel, bool Pooling)
-{
-    /// <summary>The environment variable that turns the pooling allocator off (<c>0</c>).</summary>
-    public const string PoolingVariable = "WASI_HTTP_POOLING";
-
-    /// <summary>Speed, and the pooling allocator unless <see cref="PoolingVariable"/> is 0: with guest threads reused
-    /// it served the echo component faster than the on-demand allocator (docs/benchmarks.md).</summary>
-    public static ProxyEngineOptions Default => new(global::Wasmtime.OptimizationLevel.Speed, PoolingFromEnvironment());
-
-    /// <summary>Whether the pooling allocator is on: unless <see cref="PoolingVariable"/> is 0.</summary>
-    public static bool PoolingFromEnvironment() => Environment.GetEnvironmentVariable(PoolingVariable) != "0";
-}

@@ -112,7 +112,7 @@ internal sealed class ProxyRequest(IProxyExchange exchange, ProxyGuestContext gu
     private CancellationTokenSource? _stop;
 
     // The CPU time of the thread the request is made on (its guest's) when it last charged the container's quota.
-    private long _cpuMark = guest.Cpu is null ? 0 : Shared.HostIo.ThreadCpuNanos();
+    private long _cpuMark = guest.Cpu is null ? 0 : ThreadCpuTime.Nanos();
 
     public ResourceTable Table { get; } = new();
 
@@ -153,7 +153,7 @@ internal sealed class ProxyRequest(IProxyExchange exchange, ProxyGuestContext gu
         {
             return;
         }
-        var now = Shared.HostIo.ThreadCpuNanos();
+        var now = ThreadCpuTime.Nanos();
         var pauseNs = quota.Charge(now - _cpuMark);
         _cpuMark = now;
         if (pauseNs > 0 && mayPause)

@@ -55,41 +55,6 @@ internal static unsafe partial class HostIo
     [LibraryImport("libc", EntryPoint = "gettid")]
     public static partial int GetTid();
 
-    [StructLayout(LayoutKind.Sequential)]
-    private struct TimeSpec
-    {
-        public long Seconds;
-        public long Nanoseconds;
-    }
-
-    [LibraryImport("libc", EntryPoint = "clock_gettime", SetLastError = true)]
-    private static partial int ClockGetTime(int clock, TimeSpec* time);
-
-    /// <summary>CPU time the calling thread has used, in nanoseconds.</summary>
-    public static long ThreadCpuNanos()
-    {
-        const int ClockThreadCpuTimeId = 3;
-        TimeSpec t;
-        return ClockGetTime(ClockThreadCpuTimeId, &t) == 0 ? t.Seconds * 1_000_000_000 + t.Nanoseconds : 0;
-    }
-
-    /// <summary>CPU time thread <paramref name="tid"/> of this process has used, in nanoseconds, read from any
-    /// thread (the first figure of its schedstat); 0 when it cannot be read.</summary>
-    public static long ThreadCpuNanos(int tid)
-    {
-        try
-        {
-            var text = File.ReadAllText($"/proc/self/task/{tid}/schedstat");
-            var end = text.IndexOf(' ');
-            return long.TryParse(end < 0 ? text : text[..end], System.Globalization.NumberStyles.None,
-                System.Globalization.CultureInfo.InvariantCulture, out var ns) ? ns : 0;
-        }
-        catch (IOException)
-        {
-            return 0;
-        }
-    }
-
     /// <summary>Waits until <paramref name="fd"/> has <paramref name="events"/> or <paramref name="stopFd"/> is
     /// readable, at most <paramref name="timeoutMs"/> (-1: forever). Returns false when stopped.</summary>
     public static bool WaitFor(int fd, short events, int stopFd, int timeoutMs = -1)

@@ -67,12 +67,15 @@ make --no-print-directory build OUT="$out" >/dev/null
 # A missing tool stops make with its name and the command that provides it, not "clang: command not found": make build
 # as nobody (who cannot install anything) into an empty OUT, with a PATH that has what make runs but no clang.
 if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
-  mkdir -p "$tmp/path" "$tmp/nobody-out" && chmod 755 "$tmp" "$tmp/path"
+  mkdir -p "$tmp/path" "$tmp/nobody-out" "$tmp/repo/tools" && chmod 755 "$tmp" "$tmp/path"
+  # nobody cannot read a clone in a private folder (mktemp -d is 0700): a readable copy of what the first recipe needs.
+  cp -r Makefile hack "$tmp/repo/" && cp -r tools/wasi-demo-app tools/wasi-malloc-probe "$tmp/repo/tools/"
+  chmod -R a+rX "$tmp/repo" && chown nobody "$tmp/nobody-out"
   for c in make bash env id dirname sed find git sha256sum cut printf mkdir cat grep dpkg-query dotnet; do
     command -v "$c" >/dev/null && ln -sf "$(command -v "$c")" "$tmp/path/$c"
   done
   setpriv --reuid=nobody --regid=nogroup --clear-groups env -i PATH="$tmp/path" HOME=/nonexistent \
-    make --no-print-directory build OUT="$tmp/nobody-out" >"$tmp/noclang.log" 2>&1
+    make --no-print-directory -C "$tmp/repo" build OUT="$tmp/nobody-out" >"$tmp/noclang.log" 2>&1
   rc=$?
   if [ "$rc" -ne 0 ] && grep -qF 'make: clang is missing; run `sudo make deps` (installs Debian'"'"'s clang)' "$tmp/noclang.log"; then
     pass "make build without clang names it and sudo make deps"
